@@ -1,0 +1,43 @@
+# Bulk Mailer: `make run` starts the app, `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck pytest bench torture native-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(PY)
+	$(PIP) install -e ".[test]"
+	@touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(PY) main.py $(ARGS)
+
+lint: $(VENV)/.test-deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.test-deps
+	$(PY) -m mypy
+
+pytest: $(VENV)/.test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.test-deps
+	$(PIP) install -e ".[bench]"
+	$(PY) -m bench $(ARGS)
+
+torture: $(VENV)/.test-deps
+	BULKMAILER_TORTURE=1 $(PY) -m pytest tests/core/test_crash_resume.py $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

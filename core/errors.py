@@ -1,0 +1,174 @@
+"""One root error for the mailer; SMTP failures carry phase, reply code, enhanced code and text."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+__all__ = [
+    "AuthError",
+    "ConnectError",
+    "DNSError",
+    "DisconnectedError",
+    "DowngradeError",
+    "InputError",
+    "MailerError",
+    "NotSupportedError",
+    "Phase",
+    "ProxyError",
+    "ReplyError",
+    "SMTPError",
+    "TLSError",
+    "TimedOutError",
+    "parse_enhanced_code",
+]
+
+_ENHANCED_RE = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def parse_enhanced_code(text: str) -> str | None:
+    """The RFC 3463 enhanced status code at the start of a reply text, e.g. '5.7.139'."""
+    match = _ENHANCED_RE.match(text or "")
+    return ".".join(match.groups()) if match else None
+
+
+class Phase(StrEnum):
+    """Where in the SMTP conversation something happened."""
+
+    PROXY = "proxy"
+    DNS = "dns"
+    CONNECT = "connect"  # TCP connect (and the TLS handshake for implicit TLS)
+    GREETING = "greeting"
+    TLS = "tls"  # certificate checks and handshakes
+    EHLO = "ehlo"
+    STARTTLS = "starttls"
+    AUTH = "auth"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"  # the DATA command, before any message byte is sent
+    MESSAGE = "message"  # message sent, waiting for the reply to the final dot
+    RSET = "rset"
+    QUIT = "quit"
+
+
+class MailerError(Exception):
+    """Root of every error the mailer raises on purpose."""
+
+
+class InputError(MailerError):
+    """Bad input from a person or a file: says what and where."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.line = line
+        self.field = field
+        where = ", ".join(
+            part
+            for part in (
+                source or "",
+                f"line {line}" if line is not None else "",
+                f"field {field!r}" if field else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SMTPError(MailerError):
+    """A failure talking to an SMTP server, with everything needed to classify it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        phase: Phase,
+        code: int | None = None,
+        text: str = "",
+        enhanced: str | None = None,
+        recipient: str | None = None,
+    ) -> None:
+        self.message = message
+        self.phase = phase
+        self.code = code
+        self.text = text
+        self.enhanced = enhanced if enhanced is not None else parse_enhanced_code(text)
+        self.recipient = recipient
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        reply = f" ({self.code} {self.text})" if self.code is not None and self.text else ""
+        if self.code is not None and not self.text:
+            reply = f" ({self.code})"
+        return f"{self.message}{reply}"
+
+    @property
+    def reply(self) -> str:
+        """The server's reply as a person would read it, or an empty string."""
+        if self.code is None:
+            return ""
+        return f"{self.code} {self.text}".strip()
+
+
+class ConnectError(SMTPError):
+    """The TCP connection could not be made (refused, unreachable, reset)."""
+
+    def __init__(self, message: str, *, phase: Phase = Phase.CONNECT, refused: bool = False):
+        super().__init__(message, phase=phase)
+        self.refused = refused
+
+
+class DNSError(SMTPError):
+    """The server's host name does not resolve."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, phase=Phase.DNS)
+
+
+class TimedOutError(SMTPError):
+    """No answer in time: connect, a command, or the reply after the final dot."""
+
+
+class DisconnectedError(SMTPError):
+    """The server closed the connection (or it broke) in the middle of something."""
+
+
+class TLSError(SMTPError):
+    """TLS handshake or certificate check failed: never retried, never followed by AUTH."""
+
+    def __init__(self, message: str, *, phase: Phase = Phase.TLS, reason: str = "") -> None:
+        super().__init__(message, phase=phase)
+        self.reason = reason  # expired, not-yet-valid, hostname, unknown-ca, handshake
+
+
+class DowngradeError(SMTPError):
+    """STARTTLS was required but the server did not offer it: a possible downgrade attack."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, phase=Phase.STARTTLS)
+
+
+class AuthError(SMTPError):
+    """The server refused the login (535 and friends)."""
+
+
+class ReplyError(SMTPError):
+    """The server answered a command with an error reply."""
+
+
+class NotSupportedError(SMTPError):
+    """The server lacks something required (AUTH, SMTPUTF8, a SASL mechanism)."""
+
+
+class ProxyError(SMTPError):
+    """The proxy could not be reached or refused to open the tunnel."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, phase=Phase.PROXY)

@@ -1,0 +1,22 @@
+"""Bulk Mailer: composition root. `python main.py` opens the app; `python main.py CMD` is the CLI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a CLI command when the first argument names one, else start the GUI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    from ui.cli import COMMANDS, run
+
+    if args and (args[0] in COMMANDS or args[0] in {"-h", "--help"}):
+        return run(args)
+    from ui.launch import launch
+
+    return launch(args)
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    sys.exit(main())
