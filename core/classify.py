@@ -79,6 +79,7 @@ _RATE_TEXT = re.compile(
     r"|submissionquotaexceeded|try again (in|after) \d+ (minutes|hours)",
     re.IGNORECASE,
 )
+_MAILBOX_FULL = re.compile(r"mailbox (is )?full|over quota|exceeded (its|the) storage", re.I)
 _RATE_ENHANCED = {"5.4.5", "4.7.28", "5.7.28", "4.2.1"}
 _CONTENT_ENHANCED_PREFIX = "5.6."  # media / content errors
 _TRANSIENT_RCPT_CODES = {450, 451, 452, 552}  # 552 per RFC 5321 4.5.3.1.10
@@ -89,6 +90,8 @@ def is_rate_limit(code: int | None, enhanced: str | None, text: str) -> bool:
     """True when a reply says quota or rate limit, by its enhanced code or its words."""
     if enhanced in _RATE_ENHANCED:
         return True
+    if (enhanced or "").endswith(".2.2") or _MAILBOX_FULL.search(text or ""):
+        return False  # the recipient's mailbox is full: about them, not about our quota
     if code == 454 and "throttl" in text.lower():
         return True
     return bool(_RATE_TEXT.search(text or ""))

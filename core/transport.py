@@ -112,8 +112,8 @@ def build_tls_context(account: Account) -> ssl.SSLContext:
 
 def _tls_error(exc: BaseException, phase: Phase) -> TLSError:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = _TLS_REASONS.get(exc.verify_code, "certificate")
-        detail = exc.verify_message or str(exc)
+        reason = _TLS_REASONS.get(getattr(exc, "verify_code", 0), "certificate")
+        detail = getattr(exc, "verify_message", "") or str(exc)
         return TLSError(f"certificate check failed: {detail}", phase=phase, reason=reason)
     return TLSError(f"TLS handshake failed: {exc}", phase=phase, reason="handshake")
 

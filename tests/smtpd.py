@@ -85,9 +85,8 @@ class Recorder:
         scripted = self.rcpt_replies.get(address)
         if scripted:
             reply = scripted.pop(0)
-            if reply.startswith("421"):
-                with contextlib.suppress(Exception):
-                    server.transport.close()
+            if reply.startswith("421"):  # RFC 5321: 421 closes the session after the reply
+                asyncio.get_running_loop().call_later(0.05, server.transport.close)
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -141,8 +140,8 @@ class ServerHandle:
 
 class _CountingServer(SMTPProtocolServer):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        recorder = self.event_handler
-        recorder.connections += 1
+        if getattr(self, "transport", None) is None:  # not the STARTTLS re-entry
+            self.event_handler.connections += 1
         super().connection_made(transport)
 
 

@@ -172,3 +172,9 @@ def credentials_for(account: Account, args: argparse.Namespace) -> Credentials:
     if args.proxy:
         _, proxy_password = Proxy.from_url(args.proxy)
     return Credentials(password=password, proxy_password=proxy_password)
+
+
+def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
+    """The account and its secrets from the command line (saved accounts come with storage)."""
+    account = account_from_args(args)
+    return account, credentials_for(account, args)

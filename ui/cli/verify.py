@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_account_options
+from core.diagnose import diagnose
+from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_account_options, resolve_account
 
 __all__ = ["register"]
 
@@ -14,11 +16,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "verify",
         help="check an SMTP account (DNS, TCP, TLS, login, sender) without sending",
         description="Connect, secure, log in and try MAIL FROM, then RSET and QUIT: no message "
-        "is sent. The password comes from BULKMAILER_SMTP_PASSWORD or a prompt.",
+        "is sent. The password comes from BULKMAILER_SMTP_PASSWORD, the vault (--account) or "
+        "a prompt; never from the command line.",
     )
     add_account_options(parser)
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    return EXIT_OK if args else EXIT_SOME_FAILED
+    account, credentials = resolve_account(args)
+    security = account.security.value.upper()
+    print(f"Checking {account.host}:{account.port} ({security}) as {account.username or '-'}")
+    report = asyncio.run(diagnose(account, credentials))
+    for line in report.lines():
+        print(line)
+    if report.ok:
+        print("All steps passed: this account can send.")
+        return EXIT_OK
+    print("Verification failed.")
+    return EXIT_SOME_FAILED
