@@ -36,6 +36,11 @@ bench: $(VENV)/.test-deps
 	$(PIP) install -e ".[bench]"
 	$(PY) -m bench $(ARGS)
 
+# The native window's test (tests/e2e/test_native.py) needs pywebview + Qt (~530 MB); without
+# them it skips, so `make test` works on a laptop without Qt. CI installs them first.
+native-deps: $(VENV)/.test-deps
+	$(PIP) install -e ".[native]"
+
 torture: $(VENV)/.test-deps
 	BULKMAILER_TORTURE=1 $(PY) -m pytest tests/core/test_crash_resume.py $(PYTEST_ARGS)
 

@@ -1,4 +1,4 @@
-"""Bulk Mailer: composition root. `python main.py` opens the app; `python main.py CMD` is the CLI."""
+"""Bulk Mailer: composition root. `python main.py` opens the app; `main.py CMD` is the CLI."""
 
 from __future__ import annotations
 
@@ -18,5 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return launch(args)
 
 
-if __name__ in {"__main__", "__mp_main__"}:
+# Only as a script: the native window's spawned process re-imports this file as __mp_main__
+# and must not start a second app (it gets the URL with the token from its parent).
+if __name__ == "__main__":
     sys.exit(main())

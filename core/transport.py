@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiosmtplib
@@ -468,12 +468,15 @@ class SMTPTransport:
         *,
         smtputf8: bool = False,
         on_data_start: DataStartHook | None = None,
+        extra_recipients: Sequence[str] = (),
     ) -> Reply:
         """One transaction: MAIL, RCPT, DATA, message, final dot. Returns the final reply.
 
         `on_data_start` runs after the server said 354 and before the first byte of the message:
         the journal makes its "data started" record durable there. A failure after that point
         is raised with phase MESSAGE (the server may have stored the message).
+        `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort: a refusal of one of
+        them does not fail the message for the main recipient.
         """
         smtp = self._require()
         if smtputf8 and not smtp.supports_extension("smtputf8"):
@@ -485,8 +488,12 @@ class SMTPTransport:
             )
         try:
             await self.mail_from(sender, smtputf8=smtputf8)
+            encoding = "utf-8" if smtputf8 else "ascii"
             with self._phase(Phase.RCPT):
-                await smtp.rcpt(recipient, encoding="utf-8" if smtputf8 else "ascii")
+                await smtp.rcpt(recipient, encoding=encoding)
+            for extra in extra_recipients:
+                with self._phase(Phase.RCPT), contextlib.suppress(aiosmtplib.SMTPRecipientRefused):
+                    await smtp.rcpt(extra, encoding=encoding)
             with self._phase(Phase.DATA):
                 start = await smtp.execute_command(b"DATA")
             if start.code != _SMTP_START_INPUT:

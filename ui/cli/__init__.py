@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ui.cli import verify
+from ui.cli import account, verify
 from ui.cli.common import EXIT_USAGE, CommandError
 
 __all__ = ["COMMANDS", "build_parser", "run"]
 
 # Each module exposes `register(subparsers)`, which adds its subcommand(s) and sets `func`.
-_MODULES = (verify,)
+_MODULES = (verify, account)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import replace
 
+from core.errors import InputError
 from core.models import (
     SMTP_STARTTLS_PORT,
     Account,
@@ -21,17 +22,26 @@ from core.models import (
     default_security_for_port,
 )
 from core.presets import get_preset
+from storage.errors import AccountNotFoundError, StorageError
+from storage.settings import SavedAccount, SettingsStore
+from storage.vault import SecretKind, Vault
 
 __all__ = [
     "EXIT_ABORTED",
     "EXIT_OK",
     "EXIT_SOME_FAILED",
     "EXIT_USAGE",
+    "PASSPHRASE_ENV",
     "PASSWORD_ENV",
     "CommandError",
     "account_from_args",
     "add_account_options",
+    "credentials_for",
+    "open_settings",
+    "open_vault",
+    "read_passphrase",
     "read_password",
+    "resolve_account",
 ]
 
 EXIT_OK = 0
@@ -40,6 +50,7 @@ EXIT_USAGE = 2
 EXIT_ABORTED = 3
 
 PASSWORD_ENV = "BULKMAILER_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+PASSPHRASE_ENV = "BULKMAILER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 
 class CommandError(Exception):
@@ -151,9 +162,9 @@ def account_from_args(args: argparse.Namespace, base: Account | None = None) -> 
         sender=sender,
         security=security,
         username=username,
-        sender_name=args.sender_name if args.sender_name is not None else (
-            base.sender_name if base else ""
-        ),
+        sender_name=args.sender_name
+        if args.sender_name is not None
+        else (base.sender_name if base else ""),
         auth=auth,
         tls=tls,
         proxy=proxy,
@@ -174,7 +185,88 @@ def credentials_for(account: Account, args: argparse.Namespace) -> Credentials:
     return Credentials(password=password, proxy_password=proxy_password)
 
 
+def read_passphrase(new: bool) -> Secret:
+    """The vault's master passphrase: BULKMAILER_PASSPHRASE, or asked on a terminal.
+
+    `new` is True when a passphrase is being chosen: then it is asked twice.
+    """
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return Secret(value)
+    if not sys.stdin.isatty():
+        raise CommandError(
+            f"the vault needs the master passphrase: set {PASSPHRASE_ENV} or run on a terminal "
+            "to be asked"
+        )
+    if not new:
+        return Secret(getpass.getpass("Master passphrase: "))
+    print(
+        "Choose a master passphrase: it protects saved passwords and cannot be recovered.",
+        file=sys.stderr,
+    )
+    first = getpass.getpass("New master passphrase: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise CommandError("the two passphrases differ")
+    return Secret(first)
+
+
+def open_settings() -> SettingsStore:
+    """The settings store, with anything it had to repair printed as a warning."""
+    try:
+        settings = SettingsStore()
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return settings
+
+
+def open_vault() -> Vault:
+    """The vault: OS keyring if a real one exists, else the master passphrase (env or prompt)."""
+    return Vault.open_default(passphrase=read_passphrase)
+
+
+def _vault_secret(vault: Vault, saved: SavedAccount, kind: SecretKind) -> Secret | None:
+    if not saved.remember_password:
+        return None
+    try:
+        return vault.get_secret(kind, saved.name)
+    except (StorageError, InputError) as exc:
+        raise CommandError(f"account {saved.name!r}: {exc}") from None
+
+
 def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
-    """The account and its secrets from the command line (saved accounts come with storage)."""
-    account = account_from_args(args)
-    return account, credentials_for(account, args)
+    """The account and its secrets: from the options, or a saved `--account` they override.
+
+    With `--account NAME` the SMTP password comes from BULKMAILER_SMTP_PASSWORD, else the
+    vault (when remembered, and the host and user were not changed), else a prompt; the proxy
+    password from `--proxy`, else the vault when the saved proxy is kept.
+    """
+    name = getattr(args, "account", None)
+    if not name:
+        account = account_from_args(args)
+        return account, credentials_for(account, args)
+    settings = open_settings()
+    try:
+        saved = settings.get_saved_account(name)
+    except AccountNotFoundError:
+        raise CommandError(f"no saved account named {name!r} (see `account list`)") from None
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+    account = account_from_args(args, base=saved.account)
+    vault = open_vault()
+    password = None
+    if account.auth is not AuthMethod.NONE and account.username:
+        same_login = (account.host, account.username) == (
+            saved.account.host,
+            saved.account.username,
+        )
+        if not os.environ.get(PASSWORD_ENV) and same_login:
+            password = _vault_secret(vault, saved, SecretKind.SMTP_PASSWORD)
+        password = password or read_password()
+    proxy_password = None
+    if args.proxy:
+        _, proxy_password = Proxy.from_url(args.proxy)
+    elif account.proxy is not None and account.proxy == saved.account.proxy:
+        proxy_password = _vault_secret(vault, saved, SecretKind.PROXY_PASSWORD)
+    return account, Credentials(password=password, proxy_password=proxy_password)

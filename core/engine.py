@@ -1,0 +1,474 @@
+"""The campaign runner: one message per recipient, sequential, paced, retried, journaled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.classify import Action, Classification, FailureKind, classify
+from core.errors import InputError, SMTPError
+from core.events import (
+    CampaignFinished,
+    CampaignStarted,
+    CampaignStatus,
+    Event,
+    EventSink,
+    MessageDeferred,
+    MessageFailed,
+    MessageSending,
+    MessageSent,
+    MessageUnknown,
+    Paused,
+    Reconnecting,
+    Resumed,
+    Waiting,
+)
+from core.models import RecipientStatus, SendSettings
+from core.pacing import DAY, Throttle, backoff
+from core.ports import (
+    CampaignJournal,
+    Clock,
+    MessageBuilderLike,
+    Outcome,
+    SystemClock,
+    TransportLike,
+    WorkItem,
+)
+
+__all__ = ["CampaignRunner", "Control"]
+
+
+class Control(StrEnum):
+    """What a person (or the engine itself) asked for."""
+
+    RUN = "run"
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    status: CampaignStatus
+    reason: str = ""
+    hint: str = ""
+
+
+def _ignore(_: Event) -> None:
+    return None
+
+
+class CampaignRunner:
+    """Runs one campaign to the end, a pause, a cancel or an abort.
+
+    Everything with side effects is injected: the journal (crash-safe state), the transport
+    (one SMTP connection), the message builder, the clock and the event sink. The runner keeps
+    no list of recipients: it asks the journal for the next one due, so memory stays flat.
+    """
+
+    def __init__(
+        self,
+        *,
+        journal: CampaignJournal,
+        transport: TransportLike,
+        builder: MessageBuilderLike,
+        sender: str,
+        settings: SendSettings,
+        clock: Clock | None = None,
+        sink: EventSink | None = None,
+        host: str = "",
+        plan: str = "",
+        stop_on_pause: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.journal = journal
+        self.transport = transport
+        self.builder = builder
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.sink = sink or _ignore
+        self.host = host
+        self.plan = plan
+        self.stop_on_pause = stop_on_pause  # the CLI exits on a pause that needs a person
+        self.rng = rng or random.Random()
+        self.throttle = Throttle(
+            settings.delay_ms, factor=settings.throttle_factor, max_ms=settings.throttle_max_ms
+        )
+        self.control = Control.RUN
+        self.status = CampaignStatus.DRAFT
+        self._pause_reason = ""
+        self._pause_hint = ""
+        self._wakeup = asyncio.Event()
+        self._resumed = asyncio.Event()
+        self._last_start: float | None = None
+        self._session_failures = 0
+        self._consecutive_permanent = 0
+
+    # -- controls -----------------------------------------------------------------------------
+
+    def pause(self, reason: str = "paused by you", hint: str = "") -> None:
+        """Pause after the current message."""
+        if self.control is Control.RUN:
+            self.control = Control.PAUSE
+            self._pause_reason, self._pause_hint = reason, hint
+            self._resumed.clear()
+            self._wakeup.set()
+
+    def resume(self) -> None:
+        if self.control is Control.PAUSE:
+            self.control = Control.RUN
+            self._resumed.set()
+            self._wakeup.set()
+
+    def cancel(self) -> None:
+        """Stop after the current message; pending recipients stay pending (resumable)."""
+        self.control = Control.CANCEL
+        self._resumed.set()
+        self._wakeup.set()
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def run(self) -> CampaignFinished:
+        counts = self.journal.counts()
+        self._set_status(CampaignStatus.RUNNING)
+        self._emit(
+            CampaignStarted(
+                self.journal.campaign_id,
+                self.clock.now(),
+                counts.total,
+                counts.remaining,
+                self.plan,
+            )
+        )
+        try:
+            stop = await self._loop()
+        except BaseException:
+            self.journal.flush()
+            self._set_status(CampaignStatus.INTERRUPTED, "stopped while sending")
+            await self._close_quietly()
+            raise
+        await self._close_quietly()
+        self.journal.flush()
+        self._set_status(stop.status, stop.reason)
+        counts = self.journal.counts()
+        finished = CampaignFinished(
+            self.journal.campaign_id,
+            self.clock.now(),
+            stop.status,
+            counts.sent,
+            counts.failed,
+            counts.unknown,
+            counts.remaining,
+            stop.reason,
+            stop.hint,
+        )
+        self._emit(finished)
+        return finished
+
+    async def _loop(self) -> _Stop:
+        while True:
+            stop = await self._honor_controls()
+            if stop is not None:
+                return stop
+            now = self.clock.now()
+            item = self.journal.next_due(now)
+            if item is None:
+                wake = self.journal.next_wake()
+                if wake is None:
+                    return _Stop(CampaignStatus.FINISHED)
+                self.journal.flush()
+                self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
+                await self._sleep(wake - now)
+                continue
+            if await self._daily_cap_reached(now):
+                continue
+            if not await self._pace():
+                continue
+            stop = await self._ensure_session()
+            if stop is not None:
+                return stop
+            if not self.transport.connected:
+                continue
+            stop = await self._attempt(item)
+            if stop is not None:
+                return stop
+
+    async def _honor_controls(self) -> _Stop | None:
+        if self.control is Control.CANCEL:
+            return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
+        if self.control is Control.PAUSE:
+            self.journal.flush()
+            self._set_status(CampaignStatus.PAUSED, self._pause_reason)
+            self._emit(Paused(self.clock.now(), self._pause_reason, None, self._pause_hint))
+            await self._close_quietly()
+            if self.stop_on_pause:
+                return _Stop(CampaignStatus.PAUSED, self._pause_reason, self._pause_hint)
+            await self._resumed.wait()
+            if self._cancelled():
+                return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
+            self._session_failures = 0
+            self._consecutive_permanent = 0
+            self._set_status(CampaignStatus.RUNNING)
+            self._emit(Resumed(self.clock.now()))
+        return None
+
+    async def _daily_cap_reached(self, now: float) -> bool:
+        cap = self.settings.daily_cap
+        if not cap:
+            return False
+        sent, oldest = self.journal.sends_in_window(now - DAY)
+        if sent < cap:
+            return False
+        until = max((oldest or now) + DAY, now + 1.0)
+        self.journal.flush()
+        await self._close_quietly()
+        self._emit(
+            Paused(
+                now,
+                f"daily cap of {cap:,} messages reached",
+                until,
+                "It resumes by itself when the 24-hour window allows.",
+            )
+        )
+        self._set_status(CampaignStatus.PAUSED, f"daily cap reached; resumes at {until:.0f}")
+        await self._sleep(until - now)
+        if self.control is Control.RUN:
+            self._set_status(CampaignStatus.RUNNING)
+            self._emit(Resumed(self.clock.now()))
+        return True
+
+    async def _pace(self) -> bool:
+        """Wait until the interval since the last send's start has passed; False if disturbed."""
+        if self._last_start is None:
+            return True
+        interval = self.throttle.current_ms
+        if self.settings.jitter_ms:
+            interval += self.rng.uniform(0, self.settings.jitter_ms)
+        wait = self._last_start + interval / 1000.0 - self.clock.monotonic()
+        if wait <= 0:
+            return True
+        self.journal.flush()  # idle anyway: make the last result durable now
+        return await self._sleep(wait)
+
+    async def _ensure_session(self) -> _Stop | None:
+        if self.transport.connected:
+            return None
+        try:
+            await self.transport.connect()
+        except SMTPError as exc:
+            return await self._session_failure(exc)
+        return None
+
+    async def _attempt(self, item: WorkItem) -> _Stop | None:
+        recipient = item.recipient
+        now = self.clock.now()
+        try:
+            built = self.builder.build(recipient)
+        except InputError as exc:
+            self.journal.result(item, Outcome(RecipientStatus.FAILED, now, text=str(exc)))
+            self._emit(
+                MessageFailed(
+                    item.seq,
+                    recipient.email,
+                    now,
+                    None,
+                    None,
+                    str(exc),
+                    "the message could not be built",
+                )
+            )
+            return None
+        self.journal.intent(item, built.message_id, now)
+        self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
+        self._last_start = self.clock.monotonic()
+        extra = tuple(r for r in built.envelope_recipients if r != recipient.email)
+
+        def data_started() -> None:
+            self.journal.data_started(item, self.clock.now())
+
+        try:
+            reply = await self.transport.send(
+                self.sender,
+                recipient.email,
+                built.payload,
+                smtputf8=recipient.needs_smtputf8,
+                on_data_start=data_started,
+                extra_recipients=extra,
+            )
+        except SMTPError as exc:
+            return await self._failure(item, exc)
+        done = self.clock.now()
+        self.journal.result(
+            item, Outcome(RecipientStatus.SENT, done, code=reply.code, text=reply.text)
+        )
+        self._emit(
+            MessageSent(
+                item.seq,
+                recipient.email,
+                done,
+                self.clock.monotonic() - self._last_start,
+                f"{reply.code} {reply.text}",
+                built.message_id,
+            )
+        )
+        self._session_failures = 0
+        self._consecutive_permanent = 0
+        self.throttle.recover()
+        return None
+
+    async def _failure(self, item: WorkItem, exc: SMTPError) -> _Stop | None:
+        verdict = classify(exc, host=self.host)
+        now = self.clock.now()
+        email, text = item.recipient.email, exc.reply or str(exc)
+        base = Outcome(RecipientStatus.PENDING, now, exc.code, exc.enhanced, text, counted=False)
+        if verdict.action is Action.HOLD:
+            self.journal.result(
+                item, Outcome(RecipientStatus.UNKNOWN, now, exc.code, exc.enhanced, text)
+            )
+            self._emit(MessageUnknown(item.seq, email, now, text))
+            return None
+        if verdict.action is Action.FAIL:
+            return self._fail(item, exc, verdict.reason, now)
+        if verdict.action is Action.DEFER:
+            self._defer(item, exc, now)
+            return None
+        if verdict.kind is FailureKind.PERMANENT_CAMPAIGN:
+            self._fail(item, exc, verdict.reason, now, count=False)
+            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
+        self.journal.result(item, base)  # back to pending: not the recipient's fault
+        if verdict.action is Action.RECONNECT:
+            self.throttle.slow_down()
+        return await self._session_failure(exc, verdict)
+
+    def _fail(
+        self, item: WorkItem, exc: SMTPError, reason: str, now: float, *, count: bool = True
+    ) -> _Stop | None:
+        text = exc.reply or str(exc)
+        self.journal.result(
+            item, Outcome(RecipientStatus.FAILED, now, exc.code, exc.enhanced, text)
+        )
+        self._emit(
+            MessageFailed(item.seq, item.recipient.email, now, exc.code, exc.enhanced, text, reason)
+        )
+        if count:
+            self._consecutive_permanent += 1
+            limit = self.settings.max_consecutive_permanent
+            if limit and self._consecutive_permanent >= limit:
+                self.pause(
+                    f"{self._consecutive_permanent} permanent failures in a row",
+                    "Something may be wrong for everyone (sender, content, reputation): "
+                    "check the failures before resuming.",
+                )
+        return None
+
+    def _defer(self, item: WorkItem, exc: SMTPError, now: float) -> None:
+        policy = self.settings.retry
+        attempts = item.attempts + 1
+        first = item.first_failure_at if item.first_failure_at is not None else now
+        if attempts >= policy.max_attempts or now - first >= policy.give_up_after:
+            self._fail(item, exc, f"gave up after {attempts} attempts", now, count=False)
+            return
+        wait = backoff(
+            attempts,
+            base=policy.defer_backoff_base,
+            cap=policy.defer_backoff_max,
+            jitter=policy.jitter,
+            rng=self.rng,
+        )
+        text = exc.reply or str(exc)
+        self.journal.result(
+            item,
+            Outcome(
+                RecipientStatus.DEFERRED, now, exc.code, exc.enhanced, text, retry_at=now + wait
+            ),
+        )
+        self._emit(
+            MessageDeferred(
+                item.seq,
+                item.recipient.email,
+                now,
+                exc.code,
+                exc.enhanced,
+                text,
+                attempts,
+                now + wait,
+            )
+        )
+        self.throttle.slow_down()
+
+    async def _session_failure(
+        self, exc: SMTPError, verdict: Classification | None = None
+    ) -> _Stop | None:
+        verdict = verdict or classify(exc, host=self.host)
+        await self._close_quietly()
+        text = exc.reply or str(exc)
+        if verdict.action is Action.ABORT:
+            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
+        if verdict.action is Action.PAUSE:
+            await self._rate_pause(text, verdict.hint)
+            return None
+        self._session_failures += 1
+        policy = self.settings.retry
+        if self._session_failures > policy.max_reconnects:
+            self.pause(
+                f"cannot keep a connection to the server ({text})",
+                "Check the network and the server, then resume.",
+            )
+            return None
+        wait = backoff(
+            self._session_failures,
+            base=policy.session_backoff_base,
+            cap=policy.session_backoff_max,
+            jitter=policy.jitter,
+            rng=self.rng,
+        )
+        self._emit(Reconnecting(self.clock.now(), self._session_failures, wait, text))
+        await self._sleep(wait)
+        return None
+
+    async def _rate_pause(self, text: str, hint: str) -> None:
+        now = self.clock.now()
+        until = now + self.settings.rate_limit_pause
+        self.journal.flush()
+        self._set_status(CampaignStatus.PAUSED, f"rate limited: {text}")
+        self._emit(Paused(now, f"the provider's rate limit: {text}", until, hint))
+        await self._sleep(until - now)
+        if self.control is Control.RUN:
+            self._set_status(CampaignStatus.RUNNING)
+            self._emit(Resumed(self.clock.now()))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _cancelled(self) -> bool:
+        return self.control is Control.CANCEL
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep, waking early on pause/cancel. True if the whole time passed undisturbed."""
+        if seconds <= 0:
+            return self.control is Control.RUN
+        self._wakeup.clear()
+        if self.control is not Control.RUN:
+            return False
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            done, _ = await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                if not task.done():
+                    task.cancel()
+        return sleeper in done and self.control is Control.RUN
+
+    async def _close_quietly(self) -> None:
+        with contextlib.suppress(SMTPError):
+            await self.transport.close()
+
+    def _set_status(self, status: CampaignStatus, reason: str = "") -> None:
+        self.status = status
+        self.journal.set_status(status, reason)
+
+    def _emit(self, event: Event) -> None:
+        self.sink(event)

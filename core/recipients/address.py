@@ -1,0 +1,118 @@
+"""One address checked the way the mailer needs it: syntax only, no header-breaking characters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from email_validator import EmailNotValidError, validate_email
+
+from core.errors import InputError
+
+__all__ = [
+    "EMAIL_COLUMN_NAMES",
+    "NameColumns",
+    "detect_email_column",
+    "detect_name_columns",
+    "find_forbidden",
+    "forbidden_reason",
+    "validate_address",
+]
+
+# Characters that must never reach a header: C0 controls (CR, LF, NUL, TAB ...), DEL, C1
+# controls (NEL ...) and the Unicode line and paragraph separators.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+# Header spellings that name the email column, after `_header_key`, best first.
+EMAIL_COLUMN_NAMES: tuple[str, ...] = ("email", "emailaddress", "mail", "address")
+
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\t": "TAB",
+    "\n": "LINE FEED",
+    "\x0b": "VERTICAL TAB",
+    "\x0c": "FORM FEED",
+    "\r": "CARRIAGE RETURN",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+    "\x85": "NEXT LINE",
+}
+
+_FULL_NAME_KEYS = ("name", "fullname", "displayname")
+_FIRST_NAME_KEYS = ("firstname", "first", "givenname", "forename")
+_LAST_NAME_KEYS = ("lastname", "last", "surname", "familyname")
+
+NameColumns = tuple[int, ...]  # indexes of the columns that make up the display name
+
+
+def find_forbidden(value: str) -> str | None:
+    """The first character of `value` that must not reach a mail header, or None."""
+    match = _FORBIDDEN.search(value)
+    return match.group() if match else None
+
+
+def forbidden_reason(char: str) -> str:
+    """A person's explanation of why `char` rejects a value."""
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character")
+    return f"contains U+{ord(char):04X} ({name}), which could forge or break a mail header"
+
+
+def validate_address(value: str) -> tuple[str, bool]:
+    """Check one address (syntax only) and return it normalized, with its SMTPUTF8 need.
+
+    Surrounding spaces are ignored. The domain comes back in lowercase A-labels
+    (`user@bücher.de` -> `user@xn--bcher-kva.de`); the local part is kept as given, up
+    to the Unicode NFC normalization email-validator applies. A non-ASCII local part is
+    accepted and flagged: only a server offering SMTPUTF8 can take it. Any control
+    character rejects the address instead of being dropped, so `x\\r\\ny@ex.com` never
+    becomes `xy@ex.com`. Raises `InputError` with the reason.
+    """
+    bad = find_forbidden(value)
+    if bad is not None:
+        raise InputError(forbidden_reason(bad))
+    address = value.strip()
+    if not address:
+        raise InputError("no email address")
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InputError(str(exc)) from exc
+    return f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8)
+
+
+def _header_key(name: str) -> str:
+    """A column name reduced for matching: case, spaces, `_`, `-` and `.` ignored."""
+    return re.sub(r"[\s_.\-]+", "", name.casefold())
+
+
+def detect_email_column(header: Sequence[str]) -> str | None:
+    """The column that holds the addresses, by name, or None.
+
+    Recognized (any case, surrounding spaces, `_`, `-` and `.` ignored): email, e-mail,
+    email address, mail, address; when several are present the earlier name in that
+    list wins, then the leftmost column.
+    """
+    keys = [_header_key(name) for name in header]
+    for wanted in EMAIL_COLUMN_NAMES:
+        for index, key in enumerate(keys):
+            if key == wanted:
+                return header[index]
+    return None
+
+
+def detect_name_columns(header: Sequence[str], *, skip: int) -> NameColumns:
+    """The columns that fill `Recipient.name`: a full-name column, else first (+ last) name.
+
+    A column called name, full name or display name wins; otherwise first name (or
+    given name, forename) followed by last name (or surname, family name) when present.
+    The column at index `skip` (the email column) is never used.
+    """
+    keys = {_header_key(name): index for index, name in reversed(list(enumerate(header)))}
+    keys = {key: index for key, index in keys.items() if index != skip}
+    for key in _FULL_NAME_KEYS:
+        if key in keys:
+            return (keys[key],)
+    first = next((keys[key] for key in _FIRST_NAME_KEYS if key in keys), None)
+    last = next((keys[key] for key in _LAST_NAME_KEYS if key in keys), None)
+    return tuple(index for index in (first, last) if index is not None)

@@ -1,0 +1,324 @@
+"""Recipient tables: CSV/TSV with a header row, and the first worksheet of an XLSX workbook."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, time
+
+from core.errors import InputError
+from core.recipients.address import (
+    detect_email_column,
+    detect_name_columns,
+    find_forbidden,
+    forbidden_reason,
+    validate_address,
+)
+from core.recipients.decoding import check_size, decode, physical_lines
+from core.recipients.report import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Collector, ImportReport
+from core.recipients.text import split_name_address
+
+__all__ = ["DELIMITERS", "parse_csv", "parse_xlsx", "sniff_delimiter"]
+
+DELIMITERS = ",;\t"  # the delimiters `sniff_delimiter` chooses among
+_SNIFF_LINES = 20
+_SNIFF_CHARS = 16_384
+_MAX_LISTED_COLUMNS = 20
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV text: `,`, `;` or tab; `,` when nothing tells.
+
+    csv.Sniffer looks at the first lines; its answer is kept only if the header line
+    contains that delimiter, otherwise the delimiter most frequent in the header wins.
+    """
+    sample_lines: list[str] = []
+    for line in physical_lines(text[:_SNIFF_CHARS]):
+        sample_lines.append(line)
+        if len(sample_lines) >= _SNIFF_LINES:
+            break
+    header = next((line for line in sample_lines if line.strip()), "")
+    counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
+    try:
+        sniffed: str | None = csv.Sniffer().sniff("".join(sample_lines), DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed is not None and counts.get(sniffed, 0) > 0:
+        return sniffed
+    best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])  # ties: the earliest
+    return best if counts[best] > 0 else ","
+
+
+def _listing(columns: Sequence[str]) -> str:
+    shown = ", ".join(repr(column) for column in columns[:_MAX_LISTED_COLUMNS])
+    more = len(columns) - _MAX_LISTED_COLUMNS
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _column_names(header: Sequence[str], *, source: str, line: int) -> tuple[str, ...]:
+    """Header cells as field names: stripped; an empty one is `column_N`; trailing empties go."""
+    cells = [cell.strip() for cell in header]
+    while cells and not cells[-1]:
+        cells.pop()
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for number, cell in enumerate(cells, start=1):
+        name = cell or f"column_{number}"
+        if name in seen:
+            raise InputError(
+                f"two columns are named {name!r} (columns {seen[name]} and {number}); "
+                "rename one so each merge field has its own name",
+                source=source,
+                line=line,
+            )
+        seen[name] = number
+        names.append(name)
+    return tuple(names)
+
+
+def _email_index(
+    columns: tuple[str, ...], email_column: str | None, *, source: str, line: int
+) -> int:
+    """Where the addresses are: the caller's choice (exact, then any case) or by name."""
+    if email_column is not None:
+        wanted = email_column.strip()
+        folded = [column.casefold() for column in columns]
+        if wanted in columns:
+            return columns.index(wanted)
+        if wanted.casefold() in folded:
+            return folded.index(wanted.casefold())
+        raise InputError(
+            f"no column named {email_column!r}; the columns are {_listing(columns)}",
+            source=source,
+            line=line,
+        )
+    found = detect_email_column(columns)
+    if found is None:
+        hint = (
+            "; the first row looks like data: add a header row such as 'email,name'"
+            if any("@" in column for column in columns)
+            else ""
+        )
+        raise InputError(
+            f"no email column among {_listing(columns) or 'no columns'}: name it 'email' "
+            f"or choose the column{hint}",
+            source=source,
+            line=line,
+        )
+    return columns.index(found)
+
+
+class _Table:
+    """Turns the data rows under one header into recipients, rejects and duplicates."""
+
+    def __init__(
+        self,
+        header: Sequence[str],
+        *,
+        line: int,
+        email_column: str | None,
+        collector: Collector,
+        joiner: str,
+    ) -> None:
+        source = collector.source
+        self.columns = _column_names(header, source=source, line=line)
+        self.email_index = _email_index(self.columns, email_column, source=source, line=line)
+        self.email_column = self.columns[self.email_index]
+        self.name_indexes = detect_name_columns(self.columns, skip=self.email_index)
+        self.add_email_field = "email" not in self.columns
+        self.collector = collector
+        self.joiner = joiner
+
+    def add(self, line: int, cells: Sequence[str]) -> None:
+        """Take one data row found at `line`; blank rows are skipped."""
+        if not any(cell.strip() for cell in cells):
+            return
+        collector = self.collector
+        collector.count_row(line)
+        width = len(self.columns)
+        if len(cells) > width:
+            extra = cells[width:]
+            if any(extra):
+                reason = (
+                    f"{len(cells)} cells but the header has {width} columns "
+                    "(check the quotes and the delimiter)"
+                )
+                collector.reject(line, self.joiner.join(extra), reason)
+                return
+            cells = cells[:width]
+        elif len(cells) < width:
+            cells = [*cells, *([""] * (width - len(cells)))]
+        if find_forbidden("".join(cells)) is not None:
+            for column, cell in zip(self.columns, cells, strict=True):
+                bad = find_forbidden(cell)
+                if bad is not None:
+                    collector.reject(line, cell, forbidden_reason(bad), column)
+                    return
+        value = cells[self.email_index]
+        name = ""
+        if "<" in value and (split := split_name_address(value)) is not None:
+            name, address = split
+        else:
+            address = value
+        try:
+            email, needs_smtputf8 = validate_address(address)
+        except InputError as exc:
+            collector.reject(line, value, exc.message, self.email_column)
+            return
+        if self.name_indexes:
+            parts = (cells[index].strip() for index in self.name_indexes)
+            name = " ".join(part for part in parts if part) or name
+        fields = dict(zip(self.columns, cells, strict=True))
+        if self.add_email_field:
+            fields["email"] = email
+        collector.accept(email, line=line, needs_smtputf8=needs_smtputf8, name=name, fields=fields)
+
+    def report(self) -> ImportReport:
+        return self.collector.report(columns=self.columns, email_column=self.email_column)
+
+
+def _read_table(
+    rows: Iterable[tuple[int, Sequence[str]]],
+    *,
+    email_column: str | None,
+    collector: Collector,
+    joiner: str,
+) -> ImportReport:
+    """The first non-blank row is the header; every later row is data."""
+    table: _Table | None = None
+    for line, cells in rows:
+        if table is not None:
+            table.add(line, cells)
+        elif any(cell.strip() for cell in cells):
+            table = _Table(
+                cells, line=line, email_column=email_column, collector=collector, joiner=joiner
+            )
+    if table is None:
+        raise InputError(
+            "the file is empty: expected a header row such as 'email,name'",
+            source=collector.source,
+        )
+    return table.report()
+
+
+def _csv_rows(text: str, *, delimiter: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line, cells) per CSV row; a csv error names the line its row starts on."""
+    reader = csv.reader(physical_lines(text), delimiter=delimiter, strict=True)
+    previous = 0
+    while True:
+        start = previous + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            stopped = f" (the reader stopped at line {reader.line_num})"
+            raise InputError(
+                f"malformed CSV: {exc}{stopped if reader.line_num != start else ''}; "
+                "check the quotes on this row",
+                source=source,
+                line=start,
+            ) from exc
+        previous = reader.line_num
+        yield start, cells
+
+
+def parse_csv(
+    data: bytes,
+    *,
+    source: str,
+    email_column: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> ImportReport:
+    """Recipients from a CSV with a header row; every column becomes a merge field.
+
+    Decoding follows `decode` (UTF-8 unless `encoding` is given; never guessed). The
+    delimiter is sniffed unless given. Line numbers are physical lines (header = line
+    1 when it is the first line); a row spanning lines is reported at its first line.
+    Malformed quoting raises `InputError`; row-level problems become `Rejected` entries.
+    """
+    check_size(len(data), max_bytes=max_bytes, source=source)
+    text = decode(data, source=source, encoding=encoding)
+    if delimiter is None:
+        delimiter = sniff_delimiter(text)
+    elif len(delimiter) != 1 or delimiter in '\r\n"':
+        raise InputError(
+            f"bad delimiter {delimiter!r}: use one character such as , ; or tab", source=source
+        )
+    collector = Collector(source, max_rows=max_rows)
+    rows = _csv_rows(text, delimiter=delimiter, source=source)
+    return _read_table(rows, email_column=email_column, collector=collector, joiner=delimiter)
+
+
+def _cell_text(value: object) -> str:
+    """A worksheet value as the text a person sees in the cell (roughly)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _sheet_rows(rows: Iterator[tuple[object, ...]], source: str) -> Iterator[tuple[int, list[str]]]:
+    """(sheet row number, cell texts); openpyxl's errors while reading become `InputError`."""
+    line = 0
+    while True:
+        line += 1
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # openpyxl raises many kinds on damaged XML
+            raise InputError(f"damaged worksheet: {exc}", source=source, line=line) from exc
+        yield line, [_cell_text(value) for value in values]
+
+
+def parse_xlsx(
+    data: bytes,
+    *,
+    source: str,
+    email_column: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> ImportReport:
+    """Recipients from the first worksheet of an .xlsx: header row, then one row each.
+
+    Read with openpyxl in read-only mode, cached formula results only. Line numbers
+    are sheet row numbers. Numbers read as a person sees them (3.0 -> "3"), dates as
+    ISO 8601, booleans as TRUE/FALSE. Everything else as in `parse_csv`.
+    """
+    check_size(len(data), max_bytes=max_bytes, source=source)
+    # Imported on use: openpyxl is slow to import and only XLSX needs it.
+    from openpyxl import load_workbook
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # a damaged or foreign file fails in many ways inside openpyxl
+        raise InputError(
+            "not a readable .xlsx workbook (an old .xls file must be saved as .xlsx or CSV)",
+            source=source,
+        ) from exc
+    try:
+        if not workbook.worksheets:
+            raise InputError("the workbook has no worksheet", source=source)
+        sheet = workbook.worksheets[0]
+        if isinstance(sheet, ReadOnlyWorksheet):
+            sheet.reset_dimensions()  # do not trust the stored size of the used range
+        rows = _sheet_rows(sheet.iter_rows(values_only=True), source)
+        collector = Collector(source, max_rows=max_rows)
+        return _read_table(rows, email_column=email_column, collector=collector, joiner=", ")
+    finally:
+        workbook.close()

@@ -1,0 +1,47 @@
+"""Errors raised by `storage`: one root under `MailerError`; messages never carry a secret."""
+
+from __future__ import annotations
+
+from core.errors import MailerError
+
+__all__ = [
+    "AccountNotFoundError",
+    "SettingsError",
+    "StorageError",
+    "VaultCorruptError",
+    "VaultError",
+    "VaultLockedError",
+    "WrongPassphraseError",
+]
+
+
+class StorageError(MailerError):
+    """Root of everything `storage` raises on purpose."""
+
+
+class SettingsError(StorageError):
+    """The settings could not be written, or a saved record is not usable."""
+
+
+class AccountNotFoundError(SettingsError):
+    """No saved account has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no saved account named {name!r}")
+        self.name = name
+
+
+class VaultError(StorageError):
+    """The credential vault cannot do what was asked."""
+
+
+class VaultLockedError(VaultError):
+    """No key is available: no usable OS keyring and no master passphrase given."""
+
+
+class WrongPassphraseError(VaultError):
+    """The master passphrase does not open this vault."""
+
+
+class VaultCorruptError(VaultError):
+    """The vault file or one of its records is damaged or was altered."""

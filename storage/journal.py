@@ -1,0 +1,498 @@
+"""The crash-safe campaign journal: SQLite in WAL mode, one durable commit per message."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from core.events import CampaignStatus
+from core.models import Account, Recipient, RecipientStatus, SendSettings, Template
+from core.ports import Counts, Outcome, WorkItem
+from storage.codec import from_plain, to_plain
+from storage.errors import StorageError
+from storage.paths import data_dir, ensure_private_dir, secure_file
+
+__all__ = [
+    "CampaignLockedError",
+    "CampaignNotFoundError",
+    "CampaignRecord",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalStore",
+    "SqliteCampaignJournal",
+    "account_key",
+    "input_hash",
+]
+
+SCHEMA_VERSION = 1
+JOURNAL_FILE = "journal.sqlite3"
+_BUSY_TIMEOUT_MS = 30_000
+_IN_FLIGHT_INTENT = "sending"  # intent recorded, DATA not reached: safe to send again
+_IN_FLIGHT_DATA = "data"  # DATA accepted, final dot maybe sent: UNKNOWN after a crash
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS campaigns(
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', account_key TEXT NOT NULL,
+    account_json TEXT NOT NULL, template_json TEXT NOT NULL, settings_json TEXT NOT NULL,
+    base_dir TEXT NOT NULL, source TEXT NOT NULL, input_hash TEXT NOT NULL,
+    total INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients(
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, email TEXT NOT NULL, name TEXT NOT NULL, fields_json TEXT NOT NULL,
+    line INTEGER NOT NULL, source TEXT NOT NULL, smtputf8 INTEGER NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, first_failure REAL,
+    next_attempt REAL, code INTEGER, enhanced TEXT, text TEXT NOT NULL DEFAULT '',
+    message_id TEXT, updated REAL, PRIMARY KEY(campaign_id, seq));
+CREATE INDEX IF NOT EXISTS recipients_by_status ON recipients(campaign_id, status, seq);
+CREATE INDEX IF NOT EXISTS recipients_by_due ON recipients(campaign_id, status, next_attempt);
+CREATE TABLE IF NOT EXISTS attempts(
+    id INTEGER PRIMARY KEY, campaign_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL,
+    event TEXT NOT NULL, code INTEGER, enhanced TEXT, text TEXT NOT NULL DEFAULT '',
+    message_id TEXT);
+CREATE INDEX IF NOT EXISTS attempts_by_recipient ON attempts(campaign_id, seq);
+CREATE TABLE IF NOT EXISTS sends(account_key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sends_by_time ON sends(account_key, at);
+"""
+
+
+class JournalError(StorageError):
+    """The journal cannot do what was asked."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal file is damaged beyond what SQLite recovers by itself."""
+
+
+class CampaignNotFoundError(JournalError):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"no campaign with id {campaign_id!r} (see `campaigns`)")
+
+
+class CampaignLockedError(JournalError):
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"campaign {campaign_id} is already running in another window or process")
+
+
+def account_key(account: Account) -> str:
+    """Who the provider counts sends against: the login (or sender) at the host."""
+    return f"{(account.username or account.sender).lower()}@{account.host.lower()}"
+
+
+def input_hash(template: Template, recipients: Iterable[Recipient]) -> str:
+    """A fingerprint of what a campaign sends to whom, to recognize the same inputs again."""
+    digest = hashlib.sha256(json.dumps(to_plain(template), sort_keys=True).encode())
+    for recipient in recipients:
+        row = [recipient.email, recipient.name, sorted(recipient.fields.items())]
+        digest.update(json.dumps(row, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    """A campaign as stored: its snapshot and where it stands."""
+
+    id: str
+    name: str
+    created: float
+    updated: float
+    status: CampaignStatus
+    reason: str
+    account: Account
+    template: Template
+    settings: SendSettings
+    base_dir: str
+    source: str
+    input_hash: str
+    total: int
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorruptError(
+            f"the journal {path} is damaged ({exc}); move it aside to start a new one"
+        ) from exc
+    for suffix in ("", "-wal", "-shm"):
+        sidecar = Path(f"{path}{suffix}")
+        if sidecar.exists():
+            secure_file(sidecar)
+    return conn
+
+
+def _recipient(row: sqlite3.Row | tuple[Any, ...]) -> Recipient:
+    email, name, fields_json, line, source, smtputf8 = row
+    return Recipient(
+        email=email,
+        name=name,
+        fields=MappingProxyType(json.loads(fields_json)),
+        line=line,
+        source=source,
+        needs_smtputf8=bool(smtputf8),
+    )
+
+
+class JournalStore:
+    """All campaigns in one SQLite file under the data folder."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / JOURNAL_FILE
+        ensure_private_dir(self.path.parent)
+        self.conn = _connect(self.path)
+        self._locks_dir = ensure_private_dir(self.path.parent / "locks")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """BEGIN ... COMMIT; with `durable`, the commit is fsynced (synchronous=FULL)."""
+        conn = self.conn
+        if durable:
+            conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+    # -- campaigns ----------------------------------------------------------------------------
+
+    def create_campaign(
+        self,
+        *,
+        name: str,
+        account: Account,
+        template: Template,
+        settings: SendSettings,
+        recipients: Iterable[Recipient],
+        base_dir: str = ".",
+        source: str = "",
+    ) -> str:
+        """Snapshot the inputs and every recipient (as pending); returns the new campaign id."""
+        recipients = list(recipients)
+        now = time.time()
+        campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        with self.transaction(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO campaigns(id, name, created, updated, status, account_key, "
+                "account_json, template_json, settings_json, base_dir, source, input_hash, total)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    campaign_id,
+                    name,
+                    now,
+                    now,
+                    CampaignStatus.DRAFT.value,
+                    account_key(account),
+                    json.dumps(to_plain(account)),
+                    json.dumps(to_plain(template)),
+                    json.dumps(to_plain(settings)),
+                    str(base_dir),
+                    source,
+                    input_hash(template, recipients),
+                    len(recipients),
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO recipients(campaign_id, seq, email, name, fields_json, line, source,"
+                " smtputf8, status) VALUES(?,?,?,?,?,?,?,?,?)",
+                (
+                    (
+                        campaign_id,
+                        seq,
+                        r.email,
+                        r.name,
+                        json.dumps(dict(r.fields), ensure_ascii=False),
+                        r.line,
+                        r.source,
+                        int(r.needs_smtputf8),
+                        RecipientStatus.PENDING.value,
+                    )
+                    for seq, r in enumerate(recipients, start=1)
+                ),
+            )
+        return campaign_id
+
+    def campaign(self, campaign_id: str) -> CampaignRecord:
+        row = self.conn.execute(
+            "SELECT id, name, created, updated, status, reason, account_json, template_json, "
+            "settings_json, base_dir, source, input_hash, total FROM campaigns WHERE id=?",
+            (campaign_id,),
+        ).fetchone()
+        if row is None:
+            raise CampaignNotFoundError(campaign_id)
+        return CampaignRecord(
+            id=row[0],
+            name=row[1],
+            created=row[2],
+            updated=row[3],
+            status=CampaignStatus(row[4]),
+            reason=row[5],
+            account=from_plain(Account, json.loads(row[6])),
+            template=from_plain(Template, json.loads(row[7])),
+            settings=from_plain(SendSettings, json.loads(row[8])),
+            base_dir=row[9],
+            source=row[10],
+            input_hash=row[11],
+            total=row[12],
+        )
+
+    def find_unfinished(self, inputs: str) -> list[str]:
+        """Campaigns with these inputs that still have recipients to send."""
+        rows = self.conn.execute(
+            "SELECT c.id FROM campaigns c WHERE c.input_hash=? AND EXISTS (SELECT 1 FROM "
+            "recipients r WHERE r.campaign_id=c.id AND r.status IN ('pending','deferred',"
+            "'sending','data')) ORDER BY c.created",
+            (inputs,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def open_campaign(self, campaign_id: str) -> SqliteCampaignJournal:
+        """Take the campaign's lock, recover from a crash, and return its journal.
+
+        After a crash: a recipient whose DATA had started becomes UNKNOWN (never resent without
+        a person); one that had only its intent recorded goes back to pending (safe to resend).
+        """
+        record = self.campaign(campaign_id)
+        lock = _CampaignLock(self._locks_dir / f"{campaign_id}.lock", campaign_id)
+        try:
+            self._check_integrity()
+            self._recover(campaign_id)
+        except BaseException:
+            lock.release()
+            raise
+        return SqliteCampaignJournal(self, record, lock)
+
+    def _check_integrity(self) -> None:
+        try:
+            result = self.conn.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorruptError(f"the journal {self.path} is damaged: {exc}") from exc
+        if not result or result[0] != "ok":
+            raise JournalCorruptError(f"the journal {self.path} failed its integrity check")
+
+    def _recover(self, campaign_id: str) -> None:
+        now = time.time()
+        with self.transaction(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO attempts(campaign_id, seq, at, event, text) SELECT campaign_id, seq,"
+                " ?, 'unknown', 'interrupted after the message was sent, before the reply' "
+                "FROM recipients WHERE campaign_id=? AND status=?",
+                (now, campaign_id, _IN_FLIGHT_DATA),
+            )
+            conn.execute(
+                "UPDATE recipients SET status='unknown', updated=?, text='interrupted after the "
+                "message was sent, before the server replied' WHERE campaign_id=? AND status=?",
+                (now, campaign_id, _IN_FLIGHT_DATA),
+            )
+            conn.execute(
+                "UPDATE recipients SET status='pending', updated=? WHERE campaign_id=? AND "
+                "status=?",
+                (now, campaign_id, _IN_FLIGHT_INTENT),
+            )
+
+    def set_status(self, campaign_id: str, status: CampaignStatus, reason: str = "") -> None:
+        with self.transaction(durable=True) as conn:
+            conn.execute(
+                "UPDATE campaigns SET status=?, reason=?, updated=? WHERE id=?",
+                (status.value, reason, time.time(), campaign_id),
+            )
+
+    def counts(self, campaign_id: str) -> Counts:
+        rows = self.conn.execute(
+            "SELECT status, count(*) FROM recipients WHERE campaign_id=? GROUP BY status",
+            (campaign_id,),
+        ).fetchall()
+        by = dict(rows)
+        pending = by.get("pending", 0) + by.get(_IN_FLIGHT_INTENT, 0)
+        return Counts(
+            total=sum(by.values()),
+            pending=pending,
+            deferred=by.get("deferred", 0),
+            sent=by.get("sent", 0),
+            failed=by.get("failed", 0),
+            unknown=by.get("unknown", 0) + by.get(_IN_FLIGHT_DATA, 0),
+        )
+
+    def sends_in_window(self, key: str, since: float) -> tuple[int, float | None]:
+        count, oldest = self.conn.execute(
+            "SELECT count(*), min(at) FROM sends WHERE account_key=? AND at>?", (key, since)
+        ).fetchone()
+        return int(count), oldest
+
+
+class _CampaignLock:
+    """An exclusive lock file per campaign; the OS drops it if the process dies."""
+
+    def __init__(self, path: Path, campaign_id: str) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: best effort, no lock
+            pass
+        except OSError:
+            os.close(self._fd)
+            raise CampaignLockedError(campaign_id) from None
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class SqliteCampaignJournal:
+    """One campaign's journal, as the engine sees it (`core.ports.CampaignJournal`)."""
+
+    def __init__(self, store: JournalStore, record: CampaignRecord, lock: _CampaignLock) -> None:
+        self.store = store
+        self.record = record
+        self.campaign_id = record.id
+        self._key = account_key(record.account)
+        self._lock = lock
+        self._conn = store.conn
+
+    def close(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> SqliteCampaignJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def next_due(self, now: float) -> WorkItem | None:
+        row = self._conn.execute(
+            "SELECT seq, email, name, fields_json, line, source, smtputf8, attempts, "
+            "first_failure FROM recipients WHERE campaign_id=? AND status='deferred' AND "
+            "next_attempt<=? ORDER BY next_attempt, seq LIMIT 1",
+            (self.campaign_id, now),
+        ).fetchone()
+        if row is None:
+            row = self._conn.execute(
+                "SELECT seq, email, name, fields_json, line, source, smtputf8, attempts, "
+                "first_failure FROM recipients WHERE campaign_id=? AND status='pending' "
+                "ORDER BY seq LIMIT 1",
+                (self.campaign_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return WorkItem(
+            seq=row[0], recipient=_recipient(row[1:7]), attempts=row[7], first_failure_at=row[8]
+        )
+
+    def next_wake(self) -> float | None:
+        row = self._conn.execute(
+            "SELECT min(next_attempt) FROM recipients WHERE campaign_id=? AND status='deferred'",
+            (self.campaign_id,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> Counts:
+        return self.store.counts(self.campaign_id)
+
+    def intent(self, item: WorkItem, message_id: str, at: float) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE recipients SET status=?, message_id=?, updated=? WHERE campaign_id=? "
+                "AND seq=?",
+                (_IN_FLIGHT_INTENT, message_id, at, self.campaign_id, item.seq),
+            )
+            conn.execute(
+                "INSERT INTO attempts(campaign_id, seq, at, event, message_id) "
+                "VALUES(?,?,?,'intent',?)",
+                (self.campaign_id, item.seq, at, message_id),
+            )
+
+    def data_started(self, item: WorkItem, at: float) -> None:
+        with self.store.transaction(durable=True) as conn:
+            conn.execute(
+                "UPDATE recipients SET status=?, updated=? WHERE campaign_id=? AND seq=?",
+                (_IN_FLIGHT_DATA, at, self.campaign_id, item.seq),
+            )
+            conn.execute(
+                "INSERT INTO attempts(campaign_id, seq, at, event) VALUES(?,?,?,'data')",
+                (self.campaign_id, item.seq, at),
+            )
+
+    def result(self, item: WorkItem, outcome: Outcome) -> None:
+        attempts = item.attempts + (1 if outcome.counted else 0)
+        first_failure = item.first_failure_at
+        if outcome.status is RecipientStatus.DEFERRED and first_failure is None:
+            first_failure = outcome.at
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE recipients SET status=?, attempts=?, first_failure=?, next_attempt=?, "
+                "code=?, enhanced=?, text=?, updated=? WHERE campaign_id=? AND seq=?",
+                (
+                    outcome.status.value,
+                    attempts,
+                    first_failure,
+                    outcome.retry_at,
+                    outcome.code,
+                    outcome.enhanced,
+                    outcome.text,
+                    outcome.at,
+                    self.campaign_id,
+                    item.seq,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO attempts(campaign_id, seq, at, event, code, enhanced, text) "
+                "VALUES(?,?,?,?,?,?,?)",
+                (
+                    self.campaign_id,
+                    item.seq,
+                    outcome.at,
+                    outcome.status.value,
+                    outcome.code,
+                    outcome.enhanced,
+                    outcome.text,
+                ),
+            )
+            if outcome.status in {RecipientStatus.SENT, RecipientStatus.UNKNOWN}:
+                conn.execute(
+                    "INSERT INTO sends(account_key, at) VALUES(?,?)", (self._key, outcome.at)
+                )
+
+    def flush(self) -> None:
+        """Make everything recorded so far durable (one fsync of the WAL)."""
+        with self.store.transaction(durable=True) as conn:
+            conn.execute(
+                "UPDATE campaigns SET updated=? WHERE id=?", (time.time(), self.campaign_id)
+            )
+
+    def set_status(self, status: CampaignStatus, reason: str = "") -> None:
+        self.store.set_status(self.campaign_id, status, reason)
+
+    def sends_in_window(self, since: float) -> tuple[int, float | None]:
+        return self.store.sends_in_window(self._key, since)

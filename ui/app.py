@@ -1,0 +1,60 @@
+"""Every screen in one place: the root page builds the shared frame and routes to the screens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import ui
+
+from ui import accounts, compose, history, outbox, recipients, sandbox, send
+from ui.layout import NavItem, frame, screen_title
+
+__all__ = ["SCREENS", "Screen", "home", "root", "routes"]
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """A screen in the navigation drawer and the function that builds it."""
+
+    nav: NavItem
+    build: Callable[[], Any]
+
+
+SCREENS: tuple[Screen, ...] = (
+    Screen(NavItem("/accounts", "Accounts", "manage_accounts"), accounts.page),
+    Screen(NavItem("/recipients", "Recipients", "group"), recipients.page),
+    Screen(NavItem("/compose", "Compose", "edit_note"), compose.page),
+    Screen(NavItem("/send", "Send", "send"), send.page),
+    Screen(NavItem("/history", "History", "history"), history.page),
+    Screen(NavItem("/outbox", "Outbox", "inbox"), outbox.page),
+)
+
+
+def home() -> None:
+    """The start screen: the steps in order."""
+    screen_title("Welcome to Bulk Mailer")
+    ui.label("Send one personal message to each person on a list, through your own account.")
+    with ui.column().classes("q-mt-md gap-1").mark("home-steps"):
+        for number, screen in enumerate(SCREENS[:4], start=1):
+            ui.link(f"{number}. {screen.nav.title}", screen.nav.path)
+    ui.label(
+        f"Until you add an account, messages go to the {sandbox.SANDBOX_ACCOUNT_NAME}; "
+        "see them in the Outbox."
+    ).classes("text-grey-8 q-mt-md")
+
+
+def routes() -> dict[str, Callable[..., Any]]:
+    """Path pattern -> builder, as `ui.sub_pages` takes them."""
+    return {
+        "/": home,
+        **{screen.nav.path: screen.build for screen in SCREENS},
+        "/outbox/{message_id}": outbox.message_page,
+    }
+
+
+def root() -> None:
+    """The one page: frame plus client-side routing (`ui.run(root=root)`)."""
+    frame([screen.nav for screen in SCREENS])
+    ui.sub_pages(routes()).classes("w-full")
