@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS campaigns(
     status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', account_key TEXT NOT NULL,
     account_json TEXT NOT NULL, template_json TEXT NOT NULL, settings_json TEXT NOT NULL,
     base_dir TEXT NOT NULL, source TEXT NOT NULL, input_hash TEXT NOT NULL,
-    total INTEGER NOT NULL);
+    attachments_digest TEXT NOT NULL DEFAULT '', total INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS recipients(
     campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, email TEXT NOT NULL, name TEXT NOT NULL, fields_json TEXT NOT NULL,
@@ -115,6 +115,7 @@ class CampaignRecord:
     base_dir: str
     source: str
     input_hash: str
+    attachments_digest: str
     total: int
 
 
@@ -195,16 +196,21 @@ class JournalStore:
         recipients: Iterable[Recipient],
         base_dir: str = ".",
         source: str = "",
+        attachments_digest: str = "",
     ) -> str:
-        """Snapshot the inputs and every recipient (as pending); returns the new campaign id."""
+        """Snapshot the inputs and every recipient (as pending); returns the new campaign id.
+
+        `attachments_digest` fingerprints the attachment files, which live outside the journal,
+        so a resume can tell when they changed.
+        """
         recipients = list(recipients)
         now = time.time()
         campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         with self.transaction(durable=True) as conn:
             conn.execute(
                 "INSERT INTO campaigns(id, name, created, updated, status, account_key, "
-                "account_json, template_json, settings_json, base_dir, source, input_hash, total)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "account_json, template_json, settings_json, base_dir, source, input_hash, "
+                "attachments_digest, total) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     campaign_id,
                     name,
@@ -218,6 +224,7 @@ class JournalStore:
                     str(base_dir),
                     source,
                     input_hash(template, recipients),
+                    attachments_digest,
                     len(recipients),
                 ),
             )
@@ -244,7 +251,8 @@ class JournalStore:
     def campaign(self, campaign_id: str) -> CampaignRecord:
         row = self.conn.execute(
             "SELECT id, name, created, updated, status, reason, account_json, template_json, "
-            "settings_json, base_dir, source, input_hash, total FROM campaigns WHERE id=?",
+            "settings_json, base_dir, source, input_hash, attachments_digest, total "
+            "FROM campaigns WHERE id=?",
             (campaign_id,),
         ).fetchone()
         if row is None:
@@ -262,7 +270,8 @@ class JournalStore:
             base_dir=row[9],
             source=row[10],
             input_hash=row[11],
-            total=row[12],
+            attachments_digest=row[12],
+            total=row[13],
         )
 
     def find_unfinished(self, inputs: str) -> list[str]:

@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ui.cli import account, verify
+from ui.cli import account, history, send, verify
 from ui.cli.common import EXIT_USAGE, CommandError
 
 __all__ = ["COMMANDS", "build_parser", "run"]
 
 # Each module exposes `register(subparsers)`, which adds its subcommand(s) and sets `func`.
-_MODULES = (verify, account)
+_MODULES = (verify, send, history, account)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python main.py",
         description="Bulk Mailer: send one personalized message per recipient through your "
         "own SMTP account. Without a command, the app opens in your browser.",
+        epilog="The app: python main.py [--port N] [--no-browser] [--native]. "
+        "Passwords never go on the command line: set BULKMAILER_SMTP_PASSWORD, save the "
+        "account with --remember-password, or type it when asked.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _MODULES:

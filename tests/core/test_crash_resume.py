@@ -1,0 +1,170 @@
+"""Crash test (RELIABILITY.md section 2): SIGKILL the CLI sender at random moments, resume.
+
+A separate-process SMTP server logs every accepted message (fsynced) before replying 250.
+After the kills and a final resume: no recipient is skipped, none is delivered twice, sent
+means exactly one copy, and unknowns are at most the number of kills. `make torture` runs a
+larger version (BULKMAILER_TORTURE=1).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TORTURE = os.environ.get("BULKMAILER_TORTURE") == "1"
+RECIPIENTS = 4000 if TORTURE else 700
+KILLS = 40 if TORTURE else 8
+REPLY_DELAY = "0.005"  # seconds the server waits between storing a message and its 250
+SEED = int(os.environ.get("BULKMAILER_CRASH_SEED", "20261128"))
+
+TEMPLATE = """TO: {{ email }}
+SUBJECT: Notice for {{ name }}
+FROM: Crash Test <sender@example.com>
+
+Hello {{ name }},
+.
+this line starts with a dot and the one above is a lone dot.
+"""
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
+    env["BULKMAILER_HOME"] = str(home)
+    env.pop("BULKMAILER_SMTP_PASSWORD", None)
+    return env
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    log = tmp_path / "server.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.crash_server",
+            "--log",
+            str(log),
+            "--reply-delay",
+            REPLY_DELAY,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path / "server-home"),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("READY "), line
+        yield int(line.split()[1]), log
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _campaign_ids(home: Path) -> list[str]:
+    db = home / "journal.sqlite3"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM campaigns ORDER BY created")]
+
+
+def _statuses(home: Path, campaign_id: str) -> dict[str, str]:
+    with sqlite3.connect(home / "journal.sqlite3") as conn:
+        rows = conn.execute(
+            "SELECT email, status FROM recipients WHERE campaign_id=?", (campaign_id,)
+        ).fetchall()
+    return dict(rows)
+
+
+def _start(home: Path, port: int, files: tuple[Path, Path]) -> subprocess.Popen[bytes]:
+    ids = _campaign_ids(home)
+    if ids:
+        args = ["resume", ids[0]]
+    else:
+        args = [
+            "send",
+            "--recipients",
+            str(files[0]),
+            "--template",
+            str(files[1]),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--security",
+            "none",
+            "--delay-ms",
+            "0",
+            "--yes",
+        ]
+    return subprocess.Popen(
+        [sys.executable, "main.py", *args],
+        cwd=ROOT,
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_never_skips_or_duplicates(
+    tmp_path: Path, sink: tuple[int, Path]
+) -> None:
+    port, server_log = sink
+    rng = random.Random(SEED)
+    home = tmp_path / "home"
+    recipients = tmp_path / "people.csv"
+    rows = [f"person{n:04d}@example.com,Person {n}" for n in range(RECIPIENTS)]
+    recipients.write_text("email,name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    template = tmp_path / "notice.txt"
+    template.write_text(TEMPLATE, encoding="utf-8")
+
+    kills = 0
+    for _ in range(KILLS):
+        proc = _start(home, port, (recipients, template))
+        time.sleep(rng.uniform(0.45, 1.1))
+        if proc.poll() is not None:
+            break  # finished before we could kill it
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        kills += 1
+
+    final = _start(home, port, (recipients, template))
+    _, stderr = final.communicate(timeout=300)
+    assert final.returncode in {0, 1}, stderr.decode()
+    (campaign_id,) = _campaign_ids(home)
+    statuses = _statuses(home, campaign_id)
+    delivered = collections.Counter(
+        line.split("\t")[0] for line in server_log.read_text().splitlines() if line
+    )
+    expected = {f"person{n:04d}@example.com" for n in range(RECIPIENTS)}
+
+    assert set(statuses) == expected
+    # No skips: every recipient ended sent, failed or unknown.
+    assert collections.Counter(statuses.values()).keys() <= {"sent", "unknown"}
+    # No silent duplicates: at most one copy each (no person chose "resend" here).
+    assert max(delivered.values()) == 1, delivered.most_common(3)
+    assert set(delivered) <= expected
+    # Sent means exactly one copy.
+    assert all(delivered[email] == 1 for email, s in statuses.items() if s == "sent")
+    # Unknowns are at most one per kill.
+    unknown = [email for email, s in statuses.items() if s == "unknown"]
+    assert len(unknown) <= kills
+    assert kills >= KILLS // 2, "the sender finished too fast to be killed: raise RECIPIENTS"
+    print(
+        f"\ncrash test: {RECIPIENTS} recipients, {kills} kills, {len(unknown)} unknown, "
+        f"{sum(delivered.values())} delivered"
+    )

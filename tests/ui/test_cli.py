@@ -1,0 +1,363 @@
+"""The headless CLI end to end: verify, send, campaigns, status, export, retry, resolve, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from main import main
+from tests.certs import CertSet
+from tests.smtpd import PASSWORD, USER, ServerHandle, start_server
+
+Start = Callable[..., ServerHandle]
+
+MAILMERGE_TEMPLATE = """TO: {{email}}
+SUBJECT: Testing mailmerge
+FROM: My Self <myself@mydomain.com>
+
+Hi, {{name}},
+
+Your number is {{number}}.
+"""
+MAILMERGE_DATABASE = """email,name,number
+myself@mydomain.com,"Myself",17
+bob@bobdomain.com,"Bob",42
+"""
+
+
+@pytest.fixture
+def servers(certs: CertSet) -> Iterator[Start]:
+    """Start aiosmtpd servers in a background loop, so the CLI can run its own asyncio.run."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    handles: list[ServerHandle] = []
+
+    def start(mode: str, **options: Any) -> ServerHandle:
+        future = asyncio.run_coroutine_threadsafe(start_server(mode, certs, **options), loop)
+        handle = future.result(5)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        asyncio.run_coroutine_threadsafe(handle.close(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    template = tmp_path / "mailmerge_template.txt"
+    template.write_text(MAILMERGE_TEMPLATE, encoding="utf-8")
+    database = tmp_path / "mailmerge_database.csv"
+    database.write_text(MAILMERGE_DATABASE, encoding="utf-8")
+    return database, template
+
+
+def starttls_args(handle: ServerHandle, certs: CertSet) -> list[str]:
+    return [
+        "--host",
+        "localhost",
+        "--port",
+        str(handle.port),
+        "--security",
+        "starttls",
+        "--user",
+        USER,
+        "--ca-file",
+        str(certs.ca_file),
+    ]
+
+
+def plain_args(handle: ServerHandle) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(handle.port), "--security", "none"]
+
+
+def test_verify_prints_a_step_report_and_exits_0(
+    servers: Start,
+    certs: CertSet,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("starttls")
+    monkeypatch.setenv("BULKMAILER_SMTP_PASSWORD", PASSWORD)
+    code = main(["verify", *starttls_args(handle, certs), "--from", USER])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for step in ("DNS lookup", "TCP connect", "STARTTLS", "AUTH PLAIN", "sender (MAIL FROM)"):
+        assert step in out
+    assert "All steps passed" in out
+    assert handle.recorder.messages == []
+    assert PASSWORD not in out
+
+
+def test_verify_with_wrong_password_exits_1_with_a_hint(
+    servers: Start,
+    certs: CertSet,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("starttls")
+    monkeypatch.setenv("BULKMAILER_SMTP_PASSWORD", "wrong")
+    assert main(["verify", *starttls_args(handle, certs), "--from", USER]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] AUTH" in out and "hint:" in out
+
+
+def test_verify_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--from", USER]) == 2
+    assert "--host is required" in capsys.readouterr().err
+
+
+def test_password_is_never_an_argument() -> None:
+    assert main(["verify", "--host", "x", "--password", "secret"]) == 2
+
+
+def test_mailmerge_files_send_unchanged(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    code = main(
+        [
+            "send",
+            "--recipients",
+            str(database),
+            "--template",
+            str(template),
+            *plain_args(handle),
+            "--delay-ms",
+            "0",
+            "--yes",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    messages = handle.recorder.parsed()
+    assert [str(m["To"]) for m in messages] == ["myself@mydomain.com", "bob@bobdomain.com"]
+    assert str(messages[1]["From"]) == "My Self <myself@mydomain.com>"
+    assert "Your number is 42." in messages[1].get_content()
+    assert "2 accepted by the server" in out
+
+
+def test_dry_run_sends_nothing(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert (
+        main(
+            [
+                "send",
+                "--recipients",
+                str(database),
+                "--template",
+                str(template),
+                *plain_args(handle),
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Dry run: 2 messages" in out and "Subject: Testing mailmerge" in out
+    assert handle.recorder.connections == 0
+    assert main(["campaigns"]) == 0
+    assert "No campaigns yet." in capsys.readouterr().out
+
+
+def test_without_yes_off_a_terminal_it_refuses(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    code = main(
+        ["send", "--recipients", str(database), "--template", str(template), *plain_args(handle)]
+    )
+    assert code == 2
+    assert "--yes" in capsys.readouterr().err
+    assert handle.recorder.messages == []
+
+
+def test_refused_recipient_exits_1_then_export_and_retry(
+    servers: Start,
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("plain", auth=False)
+    handle.recorder.rcpt_replies["bob@bobdomain.com"] = ["550 5.1.1 no such user"]
+    database, template = files
+    assert (
+        main(
+            [
+                "send",
+                "--recipients",
+                str(database),
+                "--template",
+                str(template),
+                *plain_args(handle),
+                "--delay-ms",
+                "0",
+                "--yes",
+            ]
+        )
+        == 1
+    )
+    out = capsys.readouterr().out
+    campaign_id = out.split("Campaign ")[1].split()[0]
+    assert "1 failed" in out
+
+    report = tmp_path / "failed.csv"
+    assert main(["export", campaign_id, "--status", "failed", "--out", str(report)]) == 0
+    rows = list(csv.DictReader(report.open(encoding="utf-8")))
+    assert [(r["email"], r["status"], r["code"], r["enhanced"]) for r in rows] == [
+        ("bob@bobdomain.com", "failed", "550", "5.1.1")
+    ]
+
+    assert main(["status", campaign_id]) == 1
+    assert "no such user" in capsys.readouterr().out
+    assert main(["retry-failed", campaign_id, "--verbose"]) == 0  # the server accepts now
+    assert handle.recorder.recipients().count("bob@bobdomain.com") == 1
+    assert main(["campaigns"]) == 0
+    assert campaign_id in capsys.readouterr().out
+
+
+def test_sender_refused_aborts_with_exit_3_then_twin_guard_and_resume(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    handle.recorder.mail_reply = "553 5.7.1 sender not allowed"
+    database, template = files
+    send = [
+        "send",
+        "--recipients",
+        str(database),
+        "--template",
+        str(template),
+        *plain_args(handle),
+        "--delay-ms",
+        "0",
+        "--yes",
+    ]
+    assert main(send) == 3
+    out = capsys.readouterr().out
+    campaign_id = out.split("Campaign ")[1].split()[0]
+    assert "Hint:" in out
+
+    assert main(send) == 2  # the same inputs are unfinished: no silent second campaign
+    assert f"resume {campaign_id}" in capsys.readouterr().err
+
+    handle.recorder.mail_reply = None
+    assert main(["resume", campaign_id]) == 0
+    assert handle.recorder.recipients() == ["myself@mydomain.com", "bob@bobdomain.com"]
+    assert main(["resume", campaign_id]) == 0
+    assert "nothing left to send" in capsys.readouterr().out
+
+
+def test_unknown_result_is_resolved_by_a_person(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    handle.recorder.drop_after_data.add("bob@bobdomain.com")
+    database, template = files
+    assert (
+        main(
+            [
+                "send",
+                "--recipients",
+                str(database),
+                "--template",
+                str(template),
+                *plain_args(handle),
+                "--delay-ms",
+                "0",
+                "--yes",
+            ]
+        )
+        == 1
+    )
+    out = capsys.readouterr().out
+    campaign_id = out.split("Campaign ")[1].split()[0]
+    assert "1 unknown" in out and "resolve" in out
+    assert main(["resume", campaign_id]) == 1  # nothing resent by itself
+    assert handle.recorder.recipients().count("bob@bobdomain.com") == 1
+    assert main(["resolve", campaign_id, "--mark-sent", "--recipient", "bob@bobdomain.com"]) == 0
+    assert main(["status", campaign_id]) == 0
+
+
+def test_bad_csv_encoding_is_a_usage_error_with_the_line(
+    servers: Start,
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("plain", auth=False)
+    _, template = files
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes(
+        "email,name,number\nann@example.com,Ann,1\nbob@example.com,Jos\xe9,2\n".encode("cp1252")
+    )
+    code = main(
+        [
+            "send",
+            "--recipients",
+            str(bad),
+            "--template",
+            str(template),
+            *plain_args(handle),
+            "--yes",
+        ]
+    )
+    assert code == 2
+    assert "line 3" in capsys.readouterr().err
+    code = main(
+        [
+            "send",
+            "--recipients",
+            str(bad),
+            "--template",
+            str(template),
+            *plain_args(handle),
+            "--delay-ms",
+            "0",
+            "--yes",
+            "--encoding",
+            "cp1252",
+        ]
+    )
+    assert code == 0
+    names = [str(m["To"]) for m in handle.recorder.parsed()]
+    assert names == ["ann@example.com", "bob@example.com"]
+
+
+def test_export_to_stdout(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    main(
+        [
+            "send",
+            "--recipients",
+            str(database),
+            "--template",
+            str(template),
+            *plain_args(handle),
+            "--delay-ms",
+            "0",
+            "--yes",
+        ]
+    )
+    campaign_id = capsys.readouterr().out.split("Campaign ")[1].split()[0]
+    assert main(["export", campaign_id, "--out", "-"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["status"] for r in rows} == {"sent"}
