@@ -284,7 +284,11 @@ class CampaignRunner:
         self.journal.intent(item, built.message_id, now)
         self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
         self._last_start = self.clock.monotonic()
-        extra = tuple(r for r in built.envelope_recipients if r != recipient.email)
+        # The envelope is what the message was built for (a mailmerge TO may differ from the
+        # recipient's column); the recipient's own address leads when it is part of it.
+        envelope = built.envelope_recipients or (recipient.email,)
+        primary = recipient.email if recipient.email in envelope else envelope[0]
+        extra = tuple(address for address in envelope if address != primary)
 
         def data_started() -> None:
             self.journal.data_started(item, self.clock.now())
@@ -292,9 +296,9 @@ class CampaignRunner:
         try:
             reply = await self.transport.send(
                 self.sender,
-                recipient.email,
+                primary,
                 built.payload,
-                smtputf8=recipient.needs_smtputf8,
+                smtputf8=built.smtputf8 or recipient.needs_smtputf8,
                 on_data_start=data_started,
                 extra_recipients=extra,
             )

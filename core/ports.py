@@ -139,6 +139,9 @@ class BuiltMessageLike(Protocol):
     @property
     def envelope_recipients(self) -> tuple[str, ...]: ...
 
+    @property
+    def smtputf8(self) -> bool: ...
+
 
 class MessageBuilderLike(Protocol):
     def build(self, recipient: Recipient) -> BuiltMessageLike: ...

@@ -43,6 +43,7 @@ class Built:
     payload: bytes
     message_id: str
     envelope_recipients: tuple[str, ...]
+    smtputf8: bool = False
 
 
 class TinyBuilder:
@@ -54,7 +55,7 @@ class TinyBuilder:
             f"From: alice@example.com\r\nTo: {recipient.email}\r\nSubject: hello\r\n"
             f"Message-ID: {mid}\r\n\r\nHello {recipient.fields.get('name', '')}\r\n"
         ).encode()
-        return Built(payload, mid, (recipient.email,))
+        return Built(payload, mid, (recipient.email,), recipient.needs_smtputf8)
 
 
 def people(*emails: str) -> list[Recipient]:
@@ -90,15 +91,24 @@ def make_campaign(
 ) -> Harness:
     store = JournalStore(tmp_path / "journal.sqlite3")
     campaign_id = store.create_campaign(
-        name="test", account=account, template=Template(subject="hello", body="Hello"),
-        settings=settings, recipients=recipients,
+        name="test",
+        account=account,
+        template=Template(subject="hello", body="Hello"),
+        settings=settings,
+        recipients=recipients,
     )
     journal = store.open_campaign(campaign_id)
     clock = FakeClock()
     events: list[Event] = []
     runner = CampaignRunner(
-        journal=journal, transport=transport or SMTPTransport(account), builder=TinyBuilder(),
-        sender=account.sender, settings=settings, clock=clock, sink=events.append,
-        host=account.host, stop_on_pause=stop_on_pause,
+        journal=journal,
+        transport=transport or SMTPTransport(account),
+        builder=TinyBuilder(),
+        sender=account.sender,
+        settings=settings,
+        clock=clock,
+        sink=events.append,
+        host=account.host,
+        stop_on_pause=stop_on_pause,
     )
     return Harness(store, journal, runner, clock, events)

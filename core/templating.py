@@ -1,0 +1,711 @@
+"""Merge recipients into a template (strict Jinja2 sandbox) and pre-flight a whole campaign."""
+
+from __future__ import annotations
+
+import re
+import stat
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path, PurePath, PurePosixPath
+from types import MappingProxyType
+
+import jinja2
+import jinja2.meta
+import markdown
+from jinja2.sandbox import SandboxedEnvironment
+
+from core.errors import InputError
+from core.models import Account, BodyFormat, Recipient, Template
+
+__all__ = [
+    "DEFAULT_MAX_EXAMPLES",
+    "MARKDOWN_EXTENSIONS",
+    "CompiledTemplate",
+    "IssueKind",
+    "MergeError",
+    "PreflightIssue",
+    "PreflightReport",
+    "RenderedMessage",
+    "TemplatePart",
+    "compile_errors",
+    "markdown_to_html_template",
+    "preflight",
+    "render_context",
+    "resolve_attachment",
+]
+
+DEFAULT_MAX_EXAMPLES = 20  # examples kept per issue kind in a pre-flight report
+_MAX_FIELD_NAMES = 100  # distinct missing merge-field names counted in a report
+# nl2br keeps line breaks as written, as mailmerge does
+MARKDOWN_EXTENSIONS = ("extra", "nl2br", "sane_lists")
+_HTML_HEAD = '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n</head>\n<body>\n'
+_HTML_TAIL = "\n</body>\n</html>\n"
+_TEMPLATE_NAME = "<template>"  # Jinja2's file name for templates made with from_string
+
+_HEADER_FORBIDDEN_RE = re.compile(r"[\r\n\x00]")
+_JINJA_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_UNDEFINED_RE = re.compile(r"^'([^']+)' is undefined$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# Errors a template can raise while rendering (the sandbox turns unsafe access into SecurityError).
+_RENDER_ERRORS = (
+    jinja2.TemplateError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+)
+
+
+class IssueKind(StrEnum):
+    """What went wrong when merging one recipient (or the template itself)."""
+
+    SYNTAX_ERROR = "syntax_error"  # the template does not compile
+    MISSING_FIELD = "missing_field"  # a merge field the recipient does not have
+    RENDER_ERROR = "render_error"  # any other failure while rendering
+    HEADER_INJECTION = "header_injection"  # CR, LF or NUL in a rendered header value
+    INVALID_HEADER = "invalid_header"  # a header value that cannot be sent (bad URL, too long)
+    INVALID_ADDRESS = "invalid_address"  # a rendered To/Cc/Bcc/Reply-To that is not an address
+    MISSING_ATTACHMENT = "missing_attachment"
+    UNSAFE_PATH = "unsafe_path"  # an attachment path from CSV data that leaves base_dir
+    TOO_LARGE = "too_large"  # the message is bigger than the size limit
+
+
+class MergeError(InputError):
+    """A template failed for one recipient (or at all): the kind, the template part, the fields."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: IssueKind,
+        part: str | None = None,
+        fields: tuple[str, ...] = (),
+        line: int | None = None,
+        email: str | None = None,
+        template_line: int | None = None,
+        path: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(message, source=source, line=line, field=part)
+        self.kind = kind
+        self.part = part
+        self.fields = fields
+        self.email = email
+        self.template_line = template_line
+        self.path = path
+
+    def for_recipient(self, recipient: Recipient) -> MergeError:
+        """The same error, saying which recipient it is about."""
+        if self.email is not None:
+            return self
+        return MergeError(
+            self.message,
+            kind=self.kind,
+            part=self.part,
+            fields=self.fields,
+            line=recipient.line or None,
+            email=recipient.email,
+            template_line=self.template_line,
+            path=self.path,
+            source=recipient.source or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    """Everything a template says for one recipient, rendered but not yet encoded."""
+
+    subject: str
+    text: str | None  # the plain part (for Markdown: the rendered Markdown source)
+    html: str | None  # the HTML part, merge values escaped
+    to: str | None  # rendered `Template.to`; None means "the recipient"
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: str | None = None
+    list_unsubscribe_mailto: str | None = None
+    list_unsubscribe_url: str | None = None
+    attachment: str | None = None  # rendered `recipient_attachment`, not yet resolved
+
+
+def render_context(recipient: Recipient) -> dict[str, str]:
+    """The merge fields a template sees: the row's fields, plus `email` and `name` if absent."""
+    context = dict(recipient.fields)
+    context.setdefault("email", recipient.email)
+    if recipient.name:
+        context.setdefault("name", recipient.name)
+    return context
+
+
+def _make_env(*, autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+_TEXT_ENV = _make_env(autoescape=False)
+_HTML_ENV = _make_env(autoescape=True)
+
+
+def markdown_to_html_template(source: str) -> str:
+    """Turn a Markdown template into an HTML template, keeping its Jinja2 tags intact.
+
+    Markdown is converted once per campaign, before merging: each Jinja2 tag is swapped for an
+    inert placeholder, converted, and put back. Merge values therefore never become Markdown or
+    HTML (they are escaped by the HTML environment), and the conversion is not paid per recipient.
+    """
+    prefix = "jinjaslot"
+    while prefix in source:
+        prefix += "x"
+    tags: list[str] = []
+
+    def stash(match: re.Match[str]) -> str:
+        tags.append(match.group(0))
+        return f"{prefix}{len(tags) - 1}z"
+
+    protected = _JINJA_TAG_RE.sub(stash, source)
+    html = markdown.markdown(protected, extensions=list(MARKDOWN_EXTENSIONS), output_format="html")
+    slot = re.compile(rf"{prefix}(\d+)z")
+
+    def unwrap(match: re.Match[str]) -> str:
+        # A {% tag %} alone in a paragraph: keep the tag, drop the empty paragraph around it.
+        tag = tags[int(match.group(1))]
+        return tag if tag.startswith(("{%", "{#")) else match.group(0)
+
+    html = re.sub(rf"<p>{prefix}(\d+)z</p>", unwrap, html)
+    html = slot.sub(lambda m: tags[int(m.group(1))], html)
+    return f"{_HTML_HEAD}{html}{_HTML_TAIL}"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatePart:
+    """One compiled piece of a template (subject, body, a header value) and the fields it uses."""
+
+    name: str
+    template: jinja2.Template | None  # None when the source has no Jinja2 tags
+    static: str  # the value when `template` is None
+    undeclared: frozenset[str]
+    header: bool  # a header value: CR, LF and NUL are refused
+
+    def render(self, context: Mapping[str, str]) -> str:
+        value = self.static if self.template is None else self.template.render(context)
+        if self.header and _HEADER_FORBIDDEN_RE.search(value):
+            raise MergeError(
+                f"{self.name} would contain a line break or NUL after merging "
+                "(header injection refused)",
+                kind=IssueKind.HEADER_INJECTION,
+                part=self.name,
+            )
+        return value
+
+    def render_error(self, exc: Exception, context: Mapping[str, str]) -> MergeError:
+        """Translate a rendering failure into a MergeError naming the missing fields."""
+        template_line = _template_line(exc)
+        if isinstance(exc, jinja2.UndefinedError):
+            missing = tuple(sorted(name for name in self.undeclared if name not in context))
+            match = _UNDEFINED_RE.match(str(exc.message or ""))
+            if match and match.group(1) not in missing:
+                missing = (match.group(1),)
+            if missing:
+                names = ", ".join(missing)
+                return MergeError(
+                    f"{self.name}: missing merge field(s) {names}",
+                    kind=IssueKind.MISSING_FIELD,
+                    part=self.name,
+                    fields=missing,
+                    template_line=template_line,
+                )
+        return MergeError(
+            f"{self.name}: {exc}",
+            kind=IssueKind.RENDER_ERROR,
+            part=self.name,
+            template_line=template_line,
+        )
+
+
+def _template_line(exc: BaseException) -> int | None:
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == _TEMPLATE_NAME:
+            line = lineno
+    return line
+
+
+def _has_tags(source: str) -> bool:
+    return "{{" in source or "{%" in source or "{#" in source
+
+
+class CompiledTemplate:
+    """A campaign's template compiled once; `render` merges one recipient into it."""
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self._errors: list[MergeError] = []
+        fmt = template.format
+        self.subject = self._compile("subject", template.subject, header=True)
+        self.text: TemplatePart | None
+        self.html: TemplatePart | None
+        if fmt is BodyFormat.TEXT:
+            self.text = self._compile("body", template.body)
+            self.html = None
+        elif fmt is BodyFormat.HTML:
+            self.html = self._compile("body", template.body, html=True)
+            alt = template.text_alternative
+            self.text = self._compile("text_alternative", alt) if alt is not None else None
+        else:
+            self.text = self._compile("body", template.body)
+            # Only convert what compiles: syntax errors are reported against the Markdown lines.
+            self.html = (
+                self._compile("body", markdown_to_html_template(template.body), html=True)
+                if not self._errors
+                else None
+            )
+        self.to = self._optional("to", template.to)
+        self.cc = tuple(
+            self._compile(f"cc[{i}]", v, header=True) for i, v in enumerate(template.cc)
+        )
+        self.bcc = tuple(
+            self._compile(f"bcc[{i}]", v, header=True) for i, v in enumerate(template.bcc)
+        )
+        self.reply_to = self._optional("reply_to", template.reply_to)
+        self.list_unsubscribe_mailto = self._optional(
+            "list_unsubscribe_mailto", template.list_unsubscribe_mailto
+        )
+        self.list_unsubscribe_url = self._optional(
+            "list_unsubscribe_url", template.list_unsubscribe_url
+        )
+        self.attachment = self._optional("recipient_attachment", template.recipient_attachment)
+        if self._errors:
+            first = self._errors[0]
+            raise MergeError(
+                first.message,
+                kind=IssueKind.SYNTAX_ERROR,
+                part=first.part,
+                template_line=first.template_line,
+            ) from _CompileErrors(tuple(self._errors))
+
+    def _optional(self, name: str, source: str | None) -> TemplatePart | None:
+        return None if source is None else self._compile(name, source, header=True)
+
+    def _compile(
+        self, name: str, source: str, *, html: bool = False, header: bool = False
+    ) -> TemplatePart:
+        env = _HTML_ENV if html else _TEXT_ENV
+        if header and ("\n" in source or "\r" in source):
+            self._errors.append(
+                MergeError(
+                    f"{name}: must be a single line",
+                    kind=IssueKind.SYNTAX_ERROR,
+                    part=name,
+                )
+            )
+            return TemplatePart(name, None, "", frozenset(), header)
+        if not _has_tags(source):
+            return TemplatePart(name, None, source, frozenset(), header)
+        try:
+            tree = env.parse(source)
+            compiled = env.from_string(tree)
+        except jinja2.TemplateSyntaxError as exc:
+            self._errors.append(
+                MergeError(
+                    f"{name}: template syntax error on line {exc.lineno}: {exc.message}",
+                    kind=IssueKind.SYNTAX_ERROR,
+                    part=name,
+                    template_line=exc.lineno,
+                )
+            )
+            return TemplatePart(name, None, "", frozenset(), header)
+        undeclared = frozenset(jinja2.meta.find_undeclared_variables(tree)) - set(env.globals)
+        return TemplatePart(name, compiled, "", undeclared, header)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Every merge field the template refers to (a recipient may lack optional ones)."""
+        names: set[str] = set()
+        for part in self._parts():
+            names |= part.undeclared
+        return frozenset(names)
+
+    def _parts(self) -> Iterable[TemplatePart]:
+        singles = (
+            self.subject,
+            self.text,
+            self.html,
+            self.to,
+            self.reply_to,
+            self.list_unsubscribe_mailto,
+            self.list_unsubscribe_url,
+            self.attachment,
+        )
+        yield from (p for p in singles if p is not None)
+        yield from self.cc
+        yield from self.bcc
+
+    def render(self, recipient: Recipient) -> RenderedMessage:
+        """Merge one recipient; raise MergeError (an InputError) on the first problem."""
+        rendered = self._render(recipient, None)
+        assert rendered is not None  # without a collector every problem raises
+        return rendered
+
+    def render_collect(
+        self, recipient: Recipient, problems: list[MergeError]
+    ) -> RenderedMessage | None:
+        """Merge one recipient, appending every problem found; None if there was any."""
+        return self._render(recipient, problems)
+
+    def _render(
+        self, recipient: Recipient, problems: list[MergeError] | None
+    ) -> RenderedMessage | None:
+        context = render_context(recipient)
+        found: list[MergeError] = []
+
+        def run(part: TemplatePart | None) -> str | None:
+            if part is None:
+                return None
+            try:
+                return part.render(context)
+            except MergeError as exc:
+                error = exc.for_recipient(recipient)
+            except _RENDER_ERRORS as exc:
+                error = part.render_error(exc, context).for_recipient(recipient)
+            if problems is None:
+                raise error
+            found.append(error)
+            return None
+
+        subject = run(self.subject)
+        text = run(self.text)
+        html = run(self.html)
+        to = run(self.to)
+        cc = tuple(run(p) or "" for p in self.cc)
+        bcc = tuple(run(p) or "" for p in self.bcc)
+        reply_to = run(self.reply_to)
+        mailto = run(self.list_unsubscribe_mailto)
+        url = run(self.list_unsubscribe_url)
+        attachment = run(self.attachment)
+        if found:
+            assert problems is not None
+            problems.extend(_merge_problems(found))
+            return None
+        return RenderedMessage(
+            subject=subject or "",
+            text=text,
+            html=html,
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            list_unsubscribe_mailto=mailto,
+            list_unsubscribe_url=url,
+            attachment=attachment,
+        )
+
+
+def _merge_problems(found: list[MergeError]) -> list[MergeError]:
+    """One MISSING_FIELD error per recipient listing every missing field; others once per part."""
+    merged: list[MergeError] = []
+    missing: dict[str, None] = {}
+    first_missing: MergeError | None = None
+    seen: set[tuple[IssueKind, str | None]] = set()
+    for error in found:
+        if error.kind is IssueKind.MISSING_FIELD:
+            first_missing = first_missing or error
+            missing.update(dict.fromkeys(error.fields))
+        elif (error.kind, error.part) not in seen:
+            seen.add((error.kind, error.part))
+            merged.append(error)
+    if first_missing is not None:
+        names = tuple(missing)
+        merged.insert(
+            0,
+            MergeError(
+                f"missing merge field(s) {', '.join(names)}",
+                kind=IssueKind.MISSING_FIELD,
+                part=first_missing.part,
+                fields=names,
+                line=first_missing.line,
+                email=first_missing.email,
+                template_line=first_missing.template_line,
+                source=first_missing.source,
+            ),
+        )
+    return merged
+
+
+class _CompileErrors(Exception):
+    """Every syntax error of a template, chained under the first one's MergeError."""
+
+    def __init__(self, errors: tuple[MergeError, ...]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def compile_errors(exc: MergeError) -> tuple[MergeError, ...]:
+    """All syntax errors behind a MergeError raised by CompiledTemplate, or just that error."""
+    cause = exc.__cause__
+    return cause.errors if isinstance(cause, _CompileErrors) else (exc,)
+
+
+def resolve_attachment(base_dir: Path, value: str, *, from_data: bool) -> Path:
+    """The file an attachment path names, relative to base_dir.
+
+    Paths written by the template's author (`from_data=False`) may be absolute or use `~`.
+    Paths merged from CSV data (`from_data=True`) must stay inside base_dir: absolute paths,
+    `..` and symlinks leading out are refused (MergeError, kind UNSAFE_PATH).
+    """
+    raw = value.strip()
+    if not raw:
+        raise MergeError("attachment path is empty", kind=IssueKind.MISSING_ATTACHMENT, path=value)
+    if _CONTROL_RE.search(raw):
+        raise MergeError(
+            "attachment path contains control characters", kind=IssueKind.UNSAFE_PATH, path=raw
+        )
+    if not from_data:
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else base_dir / path
+    candidate = PurePath(raw)
+    if candidate.is_absolute() or candidate.anchor or raw.startswith(("/", "\\", "~")):
+        raise MergeError(
+            f"attachment path {raw!r} is absolute; per-recipient paths must be relative to "
+            "the campaign folder",
+            kind=IssueKind.UNSAFE_PATH,
+            path=raw,
+        )
+    if ".." in PurePosixPath(raw.replace("\\", "/")).parts:
+        raise MergeError(
+            f"attachment path {raw!r} uses '..'; per-recipient paths must stay inside the "
+            "campaign folder",
+            kind=IssueKind.UNSAFE_PATH,
+            path=raw,
+        )
+    try:
+        base = base_dir.resolve()
+        full = (base / candidate).resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops, names the OS refuses
+        raise MergeError(
+            f"attachment path {raw!r} cannot be resolved ({exc})",
+            kind=IssueKind.UNSAFE_PATH,
+            path=raw,
+        ) from exc
+    if not full.is_relative_to(base):
+        raise MergeError(
+            f"attachment path {raw!r} leads outside the campaign folder (symlink)",
+            kind=IssueKind.UNSAFE_PATH,
+            path=raw,
+        )
+    return full
+
+
+def _file_size(path: Path) -> int:
+    """Size of a regular file, or MergeError MISSING_ATTACHMENT."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise MergeError(
+            f"attachment not found: {path}",
+            kind=IssueKind.MISSING_ATTACHMENT,
+            path=str(path),
+        ) from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise MergeError(
+            f"attachment is not a file: {path}",
+            kind=IssueKind.MISSING_ATTACHMENT,
+            path=str(path),
+        )
+    return info.st_size
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightIssue:
+    """One problem found before sending, with where it is."""
+
+    kind: IssueKind
+    message: str
+    part: str | None = None  # template part: subject, body, to, cc[0], recipient_attachment ...
+    fields: tuple[str, ...] = ()  # missing merge fields
+    line: int | None = None  # the recipient's line in its source; None for template problems
+    email: str | None = None
+    template_line: int | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightReport:
+    """What a dry run over every recipient found: capped examples plus exact counts."""
+
+    recipients: int
+    recipients_with_errors: int
+    issues: tuple[PreflightIssue, ...]  # at most `max_examples` per kind, in the order found
+    issue_counts: Mapping[IssueKind, int]  # every occurrence, per kind
+    missing_fields: Mapping[str, int]  # merge field -> recipients lacking it
+    smtputf8_recipients: int
+    smtputf8_examples: tuple[str, ...]
+    largest_message_bytes: int
+    largest_message_email: str | None
+    largest_message_line: int | None
+    max_message_bytes: int
+    max_examples: int = DEFAULT_MAX_EXAMPLES
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing would stop a message from being built and sent."""
+        return not any(self.issue_counts.values())
+
+    def of_kind(self, kind: IssueKind) -> tuple[PreflightIssue, ...]:
+        """The kept examples of one kind."""
+        return tuple(issue for issue in self.issues if issue.kind is kind)
+
+
+@dataclass
+class _Accumulator:
+    """The only state a pre-flight keeps: counts and a few examples of each kind."""
+
+    max_examples: int
+    issues: list[PreflightIssue] = field(default_factory=list)
+    counts: dict[IssueKind, int] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)
+    utf8_count: int = 0
+    utf8_examples: list[str] = field(default_factory=list)
+    largest: int = 0
+    largest_email: str | None = None
+    largest_line: int | None = None
+
+    def add(self, error: MergeError) -> None:
+        count = self.counts.get(error.kind, 0)
+        self.counts[error.kind] = count + 1
+        for name in error.fields:
+            if name in self.missing or len(self.missing) < _MAX_FIELD_NAMES:
+                self.missing[name] = self.missing.get(name, 0) + 1
+        if count < self.max_examples:
+            self.issues.append(
+                PreflightIssue(
+                    kind=error.kind,
+                    message=error.message,
+                    part=error.part,
+                    fields=error.fields,
+                    line=error.line,
+                    email=error.email,
+                    template_line=error.template_line,
+                    path=error.path,
+                )
+            )
+
+    def measured(self, recipient: Recipient, size: int, smtputf8: bool) -> None:
+        if smtputf8:
+            self.utf8_count += 1
+            if len(self.utf8_examples) < self.max_examples:
+                self.utf8_examples.append(recipient.email)
+        if size > self.largest:
+            self.largest = size
+            self.largest_email = recipient.email
+            self.largest_line = recipient.line or None
+
+    def report(self, recipients: int, with_errors: int, limit: int) -> PreflightReport:
+        return PreflightReport(
+            recipients=recipients,
+            recipients_with_errors=with_errors,
+            issues=tuple(self.issues),
+            issue_counts=MappingProxyType(dict(self.counts)),
+            missing_fields=MappingProxyType(dict(self.missing)),
+            smtputf8_recipients=self.utf8_count,
+            smtputf8_examples=tuple(self.utf8_examples),
+            largest_message_bytes=self.largest,
+            largest_message_email=self.largest_email,
+            largest_message_line=self.largest_line,
+            max_message_bytes=limit,
+            max_examples=self.max_examples,
+        )
+
+
+_PREFLIGHT_ACCOUNT = Account(host="localhost", port=587, sender="sender@example.com")
+
+
+def preflight(
+    template: Template,
+    recipients: Iterable[Recipient],
+    *,
+    base_dir: Path | str,
+    max_attachment_bytes: int,
+    account: Account | None = None,
+    campaign_id: str = "preflight",
+    max_examples: int = DEFAULT_MAX_EXAMPLES,
+) -> PreflightReport:
+    """Render and build every message without sending; report what would go wrong.
+
+    Streams `recipients` once and keeps only counts and capped examples, so memory stays flat
+    for any number of recipients. `max_attachment_bytes` is compared with each message's total
+    encoded size (attachments included); per-recipient attachments are measured with stat(),
+    not read. `account` only changes the From header's few bytes in the size figures.
+    """
+    from core.message import (
+        MessageBuilder,
+        attachment_part_size,
+    )  # here: message imports this module
+
+    base = Path(base_dir)
+    acc = _Accumulator(max_examples)
+    try:
+        compiled = CompiledTemplate(template)
+    except MergeError as exc:
+        for error in compile_errors(exc):
+            acc.add(error)
+        counted = sum(1 for _ in recipients)
+        return acc.report(counted, counted, max_attachment_bytes)
+
+    shared_ok: list[str] = []
+    for name in template.attachments:
+        try:
+            _file_size(resolve_attachment(base, name, from_data=False))
+        except MergeError as exc:
+            acc.add(exc)
+        else:
+            shared_ok.append(name)
+    shared_missing = len(shared_ok) != len(template.attachments)
+    try:
+        builder = MessageBuilder(
+            account or _PREFLIGHT_ACCOUNT,
+            replace(template, attachments=tuple(shared_ok)),
+            campaign_id,
+            base_dir=base,
+            compiled=compiled,
+        )
+    except MergeError as exc:
+        acc.add(exc)
+        counted = sum(1 for _ in recipients)
+        return acc.report(counted, counted, max_attachment_bytes)
+
+    total = with_errors = 0
+    for recipient in recipients:
+        total += 1
+        problems: list[MergeError] = []
+        rendered = compiled.render_collect(recipient, problems)
+        if rendered is not None:
+            try:
+                extra = 0
+                if rendered.attachment is not None:
+                    path = resolve_attachment(base, rendered.attachment, from_data=True)
+                    extra = attachment_part_size(path.name, _file_size(path))
+                size, smtputf8 = builder.measure(recipient, rendered)
+            except MergeError as exc:
+                problems.append(exc.for_recipient(recipient))
+            else:
+                acc.measured(recipient, size + extra, smtputf8)
+                if size + extra > max_attachment_bytes:
+                    problems.append(
+                        MergeError(
+                            f"message is {size + extra:,} bytes, over the "
+                            f"{max_attachment_bytes:,}-byte limit",
+                            kind=IssueKind.TOO_LARGE,
+                        ).for_recipient(recipient)
+                    )
+        if problems or shared_missing:
+            with_errors += 1
+        for problem in problems:
+            acc.add(problem)
+    return acc.report(total, with_errors, max_attachment_bytes)
