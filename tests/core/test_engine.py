@@ -35,10 +35,16 @@ def statuses(h: Harness) -> dict[str, RecipientStatus]:
     return {r.email: r.status for r in recipient_rows(h.store, h.journal.campaign_id)}
 
 
-def plain(handle: ServerHandle, tmp_path: Path, emails: list[str], settings: SendSettings = FAST,
-          **kw: object) -> Harness:
-    return make_campaign(tmp_path, account_for(handle, Security.NONE), people(*emails), settings,
-                         **kw)  # type: ignore[arg-type]
+def plain(
+    handle: ServerHandle,
+    tmp_path: Path,
+    emails: list[str],
+    settings: SendSettings = FAST,
+    **kw: object,
+) -> Harness:
+    return make_campaign(
+        tmp_path, account_for(handle, Security.NONE), people(*emails), settings, **kw
+    )  # type: ignore[arg-type]
 
 
 async def test_sends_every_recipient_once_over_one_connection(
@@ -48,8 +54,13 @@ async def test_sends_every_recipient_once_over_one_connection(
 
     account = account_for(starttls_server, Security.STARTTLS, certs)
     emails = [f"r{n}@example.com" for n in range(5)]
-    h = make_campaign(tmp_path, account, people(*emails), FAST,
-                      transport=SMTPTransport(account, good_credentials()))
+    h = make_campaign(
+        tmp_path,
+        account,
+        people(*emails),
+        FAST,
+        transport=SMTPTransport(account, good_credentials()),
+    )
     finished = await h.runner.run()
     assert finished.status is CampaignStatus.FINISHED
     assert (finished.sent, finished.failed, finished.unknown, finished.pending) == (5, 0, 0, 0)
@@ -63,15 +74,20 @@ async def test_sends_every_recipient_once_over_one_connection(
 async def test_delay_is_the_interval_between_send_starts(
     plain_server: ServerHandle, tmp_path: Path
 ) -> None:
-    h = plain(plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com"],
-              replace(FAST, delay_ms=1500))
+    h = plain(
+        plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com"], replace(FAST, delay_ms=1500)
+    )
     await h.runner.run()
     assert h.clock.sleeps == [1.5, 1.5]  # fake monotonic: the send itself took no time
 
 
 async def test_jitter_adds_up_to_its_bound(plain_server: ServerHandle, tmp_path: Path) -> None:
-    h = plain(plain_server, tmp_path, [f"r{n}@x.com" for n in range(6)],
-              replace(FAST, delay_ms=1000, jitter_ms=500))
+    h = plain(
+        plain_server,
+        tmp_path,
+        [f"r{n}@x.com" for n in range(6)],
+        replace(FAST, delay_ms=1000, jitter_ms=500),
+    )
     await h.runner.run()
     assert len(h.clock.sleeps) == 5
     assert all(1.0 <= s <= 1.5 for s in h.clock.sleeps)
@@ -138,8 +154,9 @@ async def test_deferred_recipient_gives_up_after_the_give_up_time(
     plain_server: ServerHandle, tmp_path: Path
 ) -> None:
     plain_server.recorder.rcpt_replies["busy@x.com"] = ["450 4.2.0 busy"] * 50
-    policy = RetryPolicy(max_attempts=50, defer_backoff_base=600, defer_backoff_max=600,
-                         give_up_after=1800, jitter=0)
+    policy = RetryPolicy(
+        max_attempts=50, defer_backoff_base=600, defer_backoff_max=600, give_up_after=1800, jitter=0
+    )
     h = plain(plain_server, tmp_path, ["busy@x.com"], replace(FAST, retry=policy))
     finished = await h.runner.run()
     assert finished.failed == 1
@@ -163,8 +180,12 @@ async def test_rate_limit_pauses_leaves_rest_pending_then_resumes(
     plain_server: ServerHandle, tmp_path: Path
 ) -> None:
     plain_server.recorder.rcpt_replies["b@x.com"] = ["550 5.4.5 Daily user sending limit exceeded"]
-    h = plain(plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com"],
-              replace(FAST, rate_limit_pause=3600))
+    h = plain(
+        plain_server,
+        tmp_path,
+        ["a@x.com", "b@x.com", "c@x.com"],
+        replace(FAST, rate_limit_pause=3600),
+    )
     finished = await h.runner.run()
     paused = h.of(Paused)
     assert len(paused) == 1 and paused[0].until == pytest.approx(paused[0].at + 3600)
@@ -193,8 +214,13 @@ async def test_wrong_password_aborts_before_any_mail(
     from core.transport import SMTPTransport
 
     account = account_for(starttls_server, Security.STARTTLS, certs)
-    h = make_campaign(tmp_path, account, people("a@x.com"), FAST,
-                      transport=SMTPTransport(account, Credentials(password=Secret("bad"))))
+    h = make_campaign(
+        tmp_path,
+        account,
+        people("a@x.com"),
+        FAST,
+        transport=SMTPTransport(account, Credentials(password=Secret("bad"))),
+    )
     finished = await h.runner.run()
     assert finished.status is CampaignStatus.ABORTED
     assert "password" in finished.hint
@@ -261,8 +287,9 @@ async def test_greeting_421_then_success_reconnects(tmp_path: Path) -> None:
     calls = {"n": 0}
     real = await start_server("plain", auth=False)
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     seen: list[bytes]) -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+    ) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             writer.write(b"421 4.3.2 too busy\r\n")
@@ -292,8 +319,7 @@ async def test_greeting_421_then_success_reconnects(tmp_path: Path) -> None:
 async def test_daily_cap_pauses_before_the_cap_and_resumes_by_itself(
     plain_server: ServerHandle, tmp_path: Path
 ) -> None:
-    h = plain(plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com"],
-              replace(FAST, daily_cap=2))
+    h = plain(plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com"], replace(FAST, daily_cap=2))
     finished = await h.runner.run()
     paused = h.of(Paused)
     assert len(paused) == 1 and "daily cap" in paused[0].reason
@@ -331,8 +357,13 @@ async def test_throttle_slows_down_after_deferral_and_recovers(
     plain_server: ServerHandle, tmp_path: Path
 ) -> None:
     plain_server.recorder.rcpt_replies["b@x.com"] = ["451 4.3.0 later"]
-    settings = replace(FAST, delay_ms=1000, throttle_factor=2.0, throttle_max_ms=8000,
-                       retry=RetryPolicy(jitter=0, defer_backoff_base=60))
+    settings = replace(
+        FAST,
+        delay_ms=1000,
+        throttle_factor=2.0,
+        throttle_max_ms=8000,
+        retry=RetryPolicy(jitter=0, defer_backoff_base=60),
+    )
     h = plain(plain_server, tmp_path, ["a@x.com", "b@x.com", "c@x.com", "d@x.com"], settings)
     await h.runner.run()
     # a (1 s) b deferred -> interval 2 s; c at 2 s; then 1.6 s; then the wait for b's retry.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backends import fail
 from nicegui import app as nicegui_app
 from nicegui.storage import Storage
 from nicegui.testing import User
@@ -14,6 +16,7 @@ from nicegui.testing.user_simulation import user_simulation
 from storage.outbox import OutboxStore
 from ui import sandbox
 from ui.app import root
+from ui.state import reset_state
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,6 +27,16 @@ def _nicegui_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     nicegui_app.storage = Storage()
     yield
     Storage.path = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_app_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with an empty draft, no unlocked vault and no OS keyring."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())
+    reset_state()
+    yield
+    reset_state()
 
 
 @pytest.fixture
