@@ -24,7 +24,7 @@ from core.errors import (
     TimedOutError,
     TLSError,
 )
-from core.models import Credentials, Proxy, Secret, Security, Timeouts, TLSOptions
+from core.models import AuthMethod, Credentials, Proxy, Secret, Security, Timeouts, TLSOptions
 from core.transport import LoginGuard, SMTPTransport
 from tests.certs import CertSet
 from tests.conftest import account_for, good_credentials
@@ -517,3 +517,41 @@ async def test_password_never_appears_in_logs_or_errors(
     for text in texts:
         for form in forms:
             assert form not in text
+
+
+async def test_xoauth2_sends_a_bearer_token_over_tls(certs: CertSet) -> None:
+    """XOAUTH2 (Gmail, Microsoft 365 OAuth): `user=...^Aauth=Bearer TOKEN^A^A`, base64."""
+    seen: list[bytes] = []
+    context = certs.server_context()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 oauth ESMTP\r\n")
+        while line := await reader.readline():
+            seen.append(line)
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                writer.write(b"250-oauth\r\n250 AUTH XOAUTH2 PLAIN\r\n")
+            elif verb == b"AUTH":
+                writer.write(b"235 2.7.0 Accepted\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        handle_ = ServerHandle("127.0.0.1", port, Recorder(), server)
+        account = account_for(handle_, Security.TLS, certs, auth=AuthMethod.XOAUTH2)
+        transport = SMTPTransport(account, Credentials(oauth_token=Secret("ya29.token")))
+        session = await transport.connect()
+        await transport.close()
+        assert session.auth_mechanism == "xoauth2"
+        auth = next(line for line in seen if line.startswith(b"AUTH"))
+        decoded = base64.b64decode(auth.split()[2])
+        assert decoded == f"user={USER}\x01auth=Bearer ya29.token\x01\x01".encode()
+    finally:
+        server.close()
