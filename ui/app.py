@@ -51,6 +51,7 @@ def routes() -> dict[str, Callable[..., Any]]:
         "/": home,
         **{screen.nav.path: screen.build for screen in SCREENS},
         "/outbox/{message_id}": outbox.message_page,
+        "/history/{campaign_id}": history.detail_page,
     }
 
 

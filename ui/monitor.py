@@ -124,6 +124,11 @@ class CampaignMonitor:
         for listener in list(self._listeners):
             listener(event, line)
 
+    @property
+    def listener_count(self) -> int:
+        """How many listeners are subscribed (pages must unsubscribe when they go away)."""
+        return len(self._listeners)
+
     def subscribe(self, listener: Callable[[Event, LogLine | None], None]) -> Callable[[], None]:
         """Call `listener` on every event; returns the function that unsubscribes it."""
         self._listeners.append(listener)

@@ -1,0 +1,179 @@
+"""The whole flow in a real headless Chromium: recipients, message, send, progress, outbox."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.apprun import RunningApp
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+WAIT = 30.0  # seconds for the page to show something
+SEND_WAIT = 90.0  # seconds for the whole campaign (a small shared machine)
+# email, name (shown in the tables), first_name, last_name, company, city. The hostile value
+# is the name only: the sample template's TO puts first and last names in an address, where
+# "<" makes the address invalid and the pre-flight (rightly) refuses the row.
+PEOPLE = [
+    ("ann.lee@example.com", "Ann Lee", "Ann", "Lee", "Northwind Traders", "Seattle"),
+    ("eve@example.net", HOSTILE, "Eve", "Hacker", "Hostile Inc", "Nowhere"),
+    ("bob.martin@example.org", "Bob Martin", "Bob", "Martin", "Contoso Ltd", "Chicago"),
+]
+_COUNT_RE = re.compile(r"(\d+) captured message")
+
+
+def _csv(path: Path) -> Path:
+    lines = ["email,name,first_name,last_name,company,city"]
+    for email, name, first, last, company, city in PEOPLE:
+        lines.append(f'{email},"{name}",{first},{last},{company},{city}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _wait(browser: Any, condition: Any, message: str, timeout: float = WAIT) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition, message)
+
+
+def _by_text(
+    browser: Any, css: str, text: str, *, contains: bool = False, any_case: bool = False
+) -> Any:
+    """The first displayed element matching `css` whose text is (or contains) `text`.
+
+    `any_case` for buttons: Quasar shows their labels in capitals (CSS), and Selenium reads
+    the text as shown.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def find(driver: Any) -> Any:
+        for element in driver.find_elements(By.CSS_SELECTOR, css):
+            try:
+                shown, wanted = element.text.strip(), text
+                if any_case:
+                    shown, wanted = shown.casefold(), wanted.casefold()
+                if (wanted in shown if contains else shown == wanted) and element.is_displayed():
+                    return element
+            except StaleElementReferenceException:  # Vue re-rendered it
+                continue
+        return False
+
+    return _wait(browser, find, f"no {css} with text {text!r}")
+
+
+def _testid(browser: Any, testid: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return _wait(
+        browser,
+        lambda d: next(
+            (e for e in d.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')), False
+        ),
+        f"no element with data-testid={testid}",
+    )
+
+
+def _open(browser: Any, app: RunningApp, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{app.base}{path}")
+    _wait(
+        browser,
+        lambda d: "Bulk Mailer" in d.find_element(By.CSS_SELECTOR, ".q-header").text,
+        f"{path} never rendered",
+    )
+
+
+def _outbox_count(browser: Any, app: RunningApp) -> int:
+    _open(browser, app, "/outbox")
+    label = _by_text(browser, "div", "captured message", contains=True)
+    match = _COUNT_RE.search(label.text)
+    return int(match.group(1)) if match else 0
+
+
+@pytest.fixture(scope="module")
+def session(browser: Any, running_app: RunningApp) -> Any:
+    """The browser after following the printed link (the token becomes a cookie)."""
+    _open(browser, running_app, f"/?token={running_app.token}")
+    return browser
+
+
+def test_upload_compose_send_and_see_every_message_in_the_outbox(
+    session: Any, running_app: RunningApp, tmp_path: Path
+) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser = session
+    before = _outbox_count(browser, running_app)
+
+    # Recipients: upload a CSV with a hostile name in it
+    _open(browser, running_app, "/recipients")
+    upload = _wait(
+        browser,
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "input[type=file]")), False),
+        "no file input on the Recipients screen",
+    )
+    upload.send_keys(str(_csv(tmp_path / "people.csv")))
+    _by_text(browser, "div", f"{len(PEOPLE)} recipients", contains=True)
+
+    # Compose: the sample template
+    _open(browser, running_app, "/compose")
+    _by_text(browser, "button", "sample", contains=True, any_case=True).click()
+    _wait(
+        browser,
+        lambda d: any(
+            "Hello" in (field.get_attribute("value") or "")
+            for field in d.find_elements(By.CSS_SELECTOR, "input, textarea")
+        ),
+        "the sample template never filled the subject",
+    )
+
+    # Send: no delay, start, wait until the bar is full
+    _open(browser, running_app, "/send")
+    _by_text(browser, "div", "all 3 messages build fine", contains=True)
+    delay = _testid(browser, "send-delay-ms")
+    delay.send_keys(Keys.CONTROL, "a")
+    delay.send_keys("0")
+    delay.send_keys(Keys.TAB)
+    _by_text(browser, "div", "as fast as the server takes", contains=True)
+    start = _testid(browser, "send-start")
+    _wait(browser, lambda d: start.is_enabled(), "Start stayed disabled")
+    start.click()
+
+    def full(driver: Any) -> bool:
+        bars = driver.find_elements(By.CSS_SELECTOR, '[data-testid="send-progress"]')
+        if not bars:
+            return False
+        now, top = bars[0].get_attribute("aria-valuenow"), bars[0].get_attribute("aria-valuemax")
+        return now is not None and top is not None and float(now) >= float(top) > 0
+
+    _wait(browser, full, "the progress bar never reached 100 %", timeout=SEND_WAIT)
+    _by_text(browser, '[data-testid="send-done"]', "3/3")
+    _by_text(browser, "div", "Finished", contains=True)
+
+    # The hostile name is literal text in the recipients table; nothing ran
+    assert _by_text(browser, "td", HOSTILE).tag_name == "td"
+    assert browser.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []
+    log = browser.find_element(By.CSS_SELECTOR, ".nicegui-log").text
+    assert log.count("accepted by server") == len(PEOPLE)
+    with pytest.raises(NoAlertPresentException):
+        _ = browser.switch_to.alert.text
+
+    # Outbox: one message per recipient
+    deadline = time.monotonic() + WAIT
+    while (count := _outbox_count(browser, running_app)) < before + len(PEOPLE):
+        assert time.monotonic() < deadline, f"outbox has {count}, expected {before + 3}"
+        time.sleep(0.5)
+    assert count == before + len(PEOPLE)
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "td")]
+    for email, *_ in PEOPLE:
+        assert email in cells
+    assert browser.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []

@@ -1,0 +1,221 @@
+"""Start and resume campaigns for the screens: one at a time, each a background task."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.classify import classify
+from core.errors import InputError, MailerError, SMTPError
+from core.events import CampaignStatus
+from core.message import MessageBuilder
+from core.models import Account, AuthMethod, Credentials, Recipient, Template
+from core.ports import ReplyLike, TransportLike
+from core.recipients import validate_address
+from core.transport import SMTPTransport
+from storage.errors import StorageError
+from storage.journal import CampaignLockedError, CampaignRecord, JournalError
+from storage.settings import SavedAccount
+from ui import sandbox
+from ui.campaigns import CampaignSession, InputsChangedError
+from ui.monitor import CampaignMonitor
+from ui.state import ActiveCampaign, AppState
+
+__all__ = [
+    "RESUMABLE",
+    "TEST_SUBJECT_PREFIX",
+    "BusyError",
+    "LaunchError",
+    "busy_reason",
+    "credentials_for_record",
+    "describe_failure",
+    "is_sandbox",
+    "launch",
+    "matching_saved_account",
+    "needs_login",
+    "send_test",
+    "transport_for",
+]
+
+TEST_SUBJECT_PREFIX = "[Test] "
+# Where a campaign that still has recipients to send can be continued from.
+RESUMABLE = frozenset(
+    {
+        CampaignStatus.DRAFT,
+        CampaignStatus.PAUSED,
+        CampaignStatus.CANCELLED,
+        CampaignStatus.INTERRUPTED,
+        CampaignStatus.ABORTED,
+    }
+)
+
+
+class LaunchError(Exception):
+    """A campaign could not be started or resumed; the message says what to do next."""
+
+    def __init__(self, message: str, *, inputs_changed: bool = False) -> None:
+        super().__init__(message)
+        self.inputs_changed = inputs_changed  # resuming with `accept_changes` would work
+
+
+class BusyError(LaunchError):
+    """Another campaign is running: one at a time."""
+
+
+def busy_reason(state: AppState) -> str | None:
+    """Why nothing else may start now, or None."""
+    active = state.active
+    if active is not None and active.running:
+        return (
+            f"Campaign {active.campaign_id} is running. One campaign at a time: wait for it, "
+            "or pause or cancel it on the Send screen."
+        )
+    return None
+
+
+def needs_login(account: Account) -> bool:
+    """Whether sending through `account` needs a password (or token)."""
+    return account.auth is not AuthMethod.NONE and bool(account.username)
+
+
+def is_sandbox(account: Account) -> bool:
+    """Whether a campaign's account is the built-in sandbox."""
+    return account.preset == sandbox.SANDBOX_PRESET
+
+
+def transport_for(account: Account) -> TransportLike | None:
+    """The sandbox's port changes with every launch: send to the one running now.
+
+    A campaign snapshots its account, port included; for a sandbox campaign that port is stale
+    after a restart, so the transport goes to the current sandbox instead. None means "the
+    campaign's own account" (what `CampaignSession` does by default).
+    """
+    if not is_sandbox(account):
+        return None
+    try:
+        current = sandbox.sandbox_account()
+    except RuntimeError:
+        raise LaunchError(
+            "The sandbox SMTP server is not running, so a sandbox campaign cannot send. "
+            "Restart the app."
+        ) from None
+    return SMTPTransport(current, Credentials())
+
+
+def launch(
+    state: AppState,
+    campaign_id: str,
+    credentials: Credentials | None,
+    *,
+    accept_changes: bool = False,
+) -> ActiveCampaign:
+    """Open the campaign with a monitor as its sink and run it as a background task.
+
+    Raises `BusyError` while another campaign runs and `LaunchError` (with the next step in
+    its message) when the campaign cannot be opened.
+    """
+    reason = busy_reason(state)
+    if reason:
+        raise BusyError(reason)
+    store = state.journal
+    try:
+        record = store.campaign(campaign_id)
+        transport = transport_for(record.account)
+        monitor = CampaignMonitor()
+        session = CampaignSession(
+            store,
+            campaign_id,
+            credentials,
+            sink=monitor,
+            accept_changes=accept_changes,
+            transport=transport,
+        )
+    except InputsChangedError as exc:
+        raise LaunchError(str(exc), inputs_changed=True) from None
+    except CampaignLockedError as exc:
+        raise LaunchError(f"{exc}. Close the other one first.") from None
+    except (JournalError, MailerError) as exc:
+        raise LaunchError(str(exc)) from None
+    active = ActiveCampaign(session, monitor)
+    state.active = active
+    active.start()
+    return active
+
+
+def matching_saved_account(state: AppState, account: Account) -> SavedAccount | None:
+    """The saved account that logs in as the same user at the same host, if any."""
+    try:
+        saved_accounts = state.accounts.accounts()
+    except StorageError:
+        return None
+    for saved in saved_accounts:
+        same = (saved.account.host.lower(), saved.account.username) == (
+            account.host.lower(),
+            account.username,
+        )
+        if same:
+            return saved
+    return None
+
+
+async def credentials_for_record(state: AppState, record: CampaignRecord) -> Credentials | None:
+    """The secrets to resume a stored campaign with; None when the person cancelled.
+
+    Sandbox and login-less accounts need none. Otherwise the saved account with the same
+    host and user name supplies them (`ask_credentials`: session memory, vault, or its
+    dialog); failing that, the person types the password (kept for nothing but this run).
+    """
+    from ui.credentials import ask_credentials, ask_secrets_dialog
+
+    account = record.account
+    needs_proxy = account.proxy is not None and bool(account.proxy.username)
+    if is_sandbox(account) or not (needs_login(account) or needs_proxy):
+        return Credentials()
+    saved = matching_saved_account(state, account)
+    if saved is not None:
+        return await ask_credentials(saved.name)
+    return await ask_secrets_dialog(
+        f"Log in to resume {record.name}",
+        account,
+        ask_password=needs_login(account),
+        ask_proxy=needs_proxy,
+    )
+
+
+def describe_failure(exc: BaseException, *, host: str = "") -> str:
+    """A failure as the person's next step: what happened, the server's words, a hint."""
+    if isinstance(exc, SMTPError):
+        verdict = classify(exc, host=host)
+        text = f"{verdict.reason}: {exc}"
+        return f"{text}. {verdict.hint}" if verdict.hint else text
+    if isinstance(exc, InputError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def send_test(
+    account: Account,
+    credentials: Credentials,
+    template: Template,
+    recipient: Recipient,
+    to_address: str,
+    *,
+    base_dir: str,
+) -> ReplyLike:
+    """One message built for `recipient`, sent only to `to_address`; not journaled.
+
+    The subject gets a "[Test] " prefix; Cc and Bcc of the template are not sent to.
+    Raises `InputError` for a bad address or template and `SMTPError` from the server.
+    """
+    address, smtputf8 = validate_address(to_address)
+    test_template = replace(template, subject=TEST_SUBJECT_PREFIX + template.subject)
+    builder = MessageBuilder(account, test_template, "test-message", base_dir=base_dir)
+    built = builder.build(recipient)
+    transport = transport_for(account) or SMTPTransport(account, credentials)
+    try:
+        await transport.connect()
+        reply = await transport.send(
+            account.sender, address, built.payload, smtputf8=smtputf8 or built.smtputf8
+        )
+    finally:
+        await transport.close()
+    return reply
