@@ -1,9 +1,13 @@
-"""One root error for the mailer; SMTP failures carry phase, reply code, enhanced code and text."""
+"""One root error for the mailer; SMTP failures carry their reply, merge failures their kind."""
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.models import Recipient
 
 __all__ = [
     "AuthError",
@@ -12,7 +16,9 @@ __all__ = [
     "DisconnectedError",
     "DowngradeError",
     "InputError",
+    "IssueKind",
     "MailerError",
+    "MergeError",
     "NotSupportedError",
     "Phase",
     "ProxyError",
@@ -80,6 +86,61 @@ class InputError(MailerError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class IssueKind(StrEnum):
+    """What went wrong when merging one recipient (or the template itself)."""
+
+    SYNTAX_ERROR = "syntax_error"  # the template does not compile
+    MISSING_FIELD = "missing_field"  # a merge field the recipient does not have
+    RENDER_ERROR = "render_error"  # any other failure while rendering
+    HEADER_INJECTION = "header_injection"  # CR, LF or NUL in a rendered header value
+    INVALID_HEADER = "invalid_header"  # a header value that cannot be sent (bad URL, too long)
+    INVALID_ADDRESS = "invalid_address"  # a rendered To/Cc/Bcc/Reply-To that is not an address
+    MISSING_ATTACHMENT = "missing_attachment"
+    UNSAFE_PATH = "unsafe_path"  # an attachment path from CSV data that leaves base_dir
+    TOO_LARGE = "too_large"  # the message is bigger than the size limit
+
+
+class MergeError(InputError):
+    """A template failed for one recipient (or at all): the kind, the template part, the fields."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: IssueKind,
+        part: str | None = None,
+        fields: tuple[str, ...] = (),
+        line: int | None = None,
+        email: str | None = None,
+        template_line: int | None = None,
+        path: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(message, source=source, line=line, field=part)
+        self.kind = kind
+        self.part = part
+        self.fields = fields
+        self.email = email
+        self.template_line = template_line
+        self.path = path
+
+    def for_recipient(self, recipient: Recipient) -> MergeError:
+        """The same error, saying which recipient it is about."""
+        if self.email is not None:
+            return self
+        return MergeError(
+            self.message,
+            kind=self.kind,
+            part=self.part,
+            fields=self.fields,
+            line=recipient.line or None,
+            email=recipient.email,
+            template_line=self.template_line,
+            path=self.path,
+            source=recipient.source or None,
+        )
 
 
 class SMTPError(MailerError):

@@ -1,10 +1,9 @@
-"""Build each recipient's message bytes: stdlib header encoding, constants encoded once."""
+"""Build each recipient's message bytes: constants encoded once, a fast path and a stdlib one."""
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-import mimetypes
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -12,84 +11,40 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
-from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage, MIMEPart
-from email.policy import EmailPolicy
+from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from core.models import Account, Recipient, Template
-from core.templating import (
-    CompiledTemplate,
-    IssueKind,
-    MergeError,
-    RenderedMessage,
-    resolve_attachment,
+from core.attachments import Attachment, load_attachment, resolve_attachment
+from core.errors import IssueKind, MergeError
+from core.headers import (
+    MAX_LINE_OCTETS,
+    SMTP_POLICY,
+    SMTPUTF8_POLICY,
+    check_header_value,
+    fold_header,
+    list_unsubscribe,
+    needs_smtputf8,
+    own_address,
+    parse_address_list,
+    verify_header_block,
 )
+from core.models import Account, Recipient, Template
+from core.templating import CompiledTemplate, RenderedMessage
 
 __all__ = [
-    "MAX_HEADER_CHARS",
-    "MAX_LINE_OCTETS",
     "BuiltMessage",
     "MessageBuilder",
-    "attachment_part_size",
     "choose_transfer_encoding",
-    "fold_header",
     "message_id_for",
-    "parse_address_list",
 ]
 
-MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1: no line may be longer, CRLF excluded
-MAX_HEADER_CHARS = 900  # a rendered header value (subject, address list, URL) may not be longer
-_URL_HEADERS = frozenset({"list-unsubscribe"})  # folding would turn long URLs into encoded-words
 _ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058
 _CACHE_LIMIT = 512  # header values kept encoded per builder (static or low-cardinality ones)
-_ATTACHMENT_HEADERS_ESTIMATE = 200  # bytes of part headers and boundary around an attachment
-_B64_LINE = 76
-_HEADER_BREAK_RE = re.compile(r"[\r\n\x00]")
 _BODY_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_URI_BAD_RE = re.compile(r'[^\x21-\x7e]|[",<>]')
 _ID_DOMAIN_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+$")
 _CRLF = b"\r\n"
-_FOLD_WIDTH = 78  # policy.SMTP.max_line_length
-_UTF8 = "utf-8"
-_TEXT_HEADERS = frozenset({"subject"})  # unstructured headers that may carry encoded-words
-_PRINTABLE_RE = re.compile(r"[ -~]+")  # printable ASCII: a header value the folder leaves alone
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOT_ATOM_ADDRESS_RE = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})*")
-
-
-if TYPE_CHECKING:  # generic only in typeshed
-    _PolicyBase = EmailPolicy[EmailMessage]
-else:
-    _PolicyBase = EmailPolicy
-
-
-class _SMTPPolicy(_PolicyBase):
-    """`email.policy.SMTP`, except that URL-list headers are folded only past 998 octets.
-
-    The stock folder turns any word longer than 78 characters into an RFC 2047 encoded-word,
-    which breaks the `<https://...>` of a List-Unsubscribe header.
-    """
-
-    def fold(self, name: str, value: Any) -> Any:
-        if name.lower() in _URL_HEADERS and self.max_line_length != MAX_LINE_OCTETS:
-            return self.clone(max_line_length=MAX_LINE_OCTETS).fold(name, value)
-        return super().fold(name, value)
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if name.lower() in _URL_HEADERS and self.max_line_length != MAX_LINE_OCTETS:
-            return self.clone(max_line_length=MAX_LINE_OCTETS).fold_binary(name, value)
-        return super().fold_binary(name, value)
-
-
-_SMTP = _SMTPPolicy(linesep="\r\n")
-_SMTPUTF8 = _SMTP.clone(utf8=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,223 +106,6 @@ def _encode_body(text: str, cte: str) -> bytes:
     return encoded.replace(b"\n", _CRLF)
 
 
-def _check_folded(name: str, folded: bytes) -> bytes:
-    """Refuse a folded header that smuggles in a line of its own or is too long to send.
-
-    Python before 3.11.10 decodes encoded-words found in a value and can write a CR/LF they
-    contain verbatim (CVE-2024-6923); this check makes that impossible whatever the version.
-    """
-    lines = folded.split(_CRLF)
-    if lines[-1] != b"":
-        raise _injection(name)
-    for index, line in enumerate(lines[:-1]):
-        if b"\r" in line or b"\n" in line or b"\0" in line:
-            raise _injection(name)
-        if index and line[:1] not in (b" ", b"\t"):
-            raise _injection(name)
-        if len(line) > MAX_LINE_OCTETS:
-            raise MergeError(
-                f"{name} header would be longer than {MAX_LINE_OCTETS} octets on one line",
-                kind=IssueKind.INVALID_HEADER,
-                part=name.lower(),
-            )
-    return folded
-
-
-def fold_header(
-    name: str, value: str | Sequence[Address], *, policy: EmailPolicy | None = None
-) -> bytes:
-    """One header line (with its CRLF), encoded by the stdlib and checked for injection.
-
-    The general case is `policy.header_factory` + `policy.fold_binary`. Two common cases take
-    a cheaper stdlib route: a short printable-ASCII value, which the folder returns unchanged
-    (written as is; tests prove the bytes identical), and a non-ASCII subject or display name,
-    encoded with `email.header.Header` (RFC 2047 encoded-words, ~15x faster).
-    """
-    pol = policy or _SMTP
-    if not pol.utf8:
-        quick = _quick_fold(name, value)
-        if quick is not None:
-            return _check_folded(name, quick)
-    return _check_folded(name, pol.fold_binary(name, pol.header_factory(name, value)))
-
-
-def _is_plain(name: str, text: str) -> bool:
-    width = MAX_LINE_OCTETS if name.lower() in _URL_HEADERS else _FOLD_WIDTH
-    return (
-        len(name) + 2 + len(text) <= width
-        and _PRINTABLE_RE.fullmatch(text) is not None
-        and "=?" not in text
-    )
-
-
-def _encoded_words(name: str, text: str) -> str | None:
-    """`text` as RFC 2047 encoded-words folded for header `name`, if it is worth doing so."""
-    if text.isascii() or text != " ".join(text.split()):
-        return None  # ASCII needs no encoding; odd whitespace is left to the full folder
-    return Header(text, _UTF8, header_name=name).encode(linesep="\r\n")
-
-
-def _quick_fold(name: str, value: str | Sequence[Address]) -> bytes | None:
-    if isinstance(value, str):
-        if _is_plain(name, value):
-            return f"{name}: {value}\r\n".encode("ascii")
-        words = _encoded_words(name, value) if name.lower() in _TEXT_HEADERS else None
-        return None if words is None else f"{name}: {words}\r\n".encode("ascii")
-    if len(value) != 1:
-        return None
-    address = value[0]
-    text = str(address)
-    if _is_plain(name, text):
-        return f"{name}: {text}\r\n".encode("ascii")
-    spec = f"<{address.addr_spec}>"
-    if not _PRINTABLE_RE.fullmatch(spec):
-        return None
-    words = _encoded_words(name, address.display_name)
-    if words is None or "\r\n" in words:
-        # Several encoded-words in a display name: some parsers (Python's among them) keep
-        # the folding space between them, so long names take the stdlib folder.
-        return None
-    sep = " " if len(name) + 2 + len(words) + 1 + len(spec) <= _FOLD_WIDTH else "\r\n "
-    return f"{name}: {words}{sep}{spec}\r\n".encode("ascii")
-
-
-def _injection(name: str) -> MergeError:
-    return MergeError(
-        f"{name} would contain a line break or NUL (header injection refused)",
-        kind=IssueKind.HEADER_INJECTION,
-        part=name.lower(),
-    )
-
-
-def _check_header_value(value: str, part: str) -> str:
-    if _HEADER_BREAK_RE.search(value):
-        raise MergeError(
-            f"{part} contains a line break or NUL (header injection refused)",
-            kind=IssueKind.HEADER_INJECTION,
-            part=part,
-        )
-    if len(value) > MAX_HEADER_CHARS:
-        raise MergeError(
-            f"{part} is longer than {MAX_HEADER_CHARS} characters",
-            kind=IssueKind.INVALID_HEADER,
-            part=part,
-        )
-    return value
-
-
-def parse_address_list(value: str, *, part: str) -> tuple[Address, ...]:
-    """The addresses in a rendered header value (`a@x.com, Name <b@y.org>`), each validated.
-
-    Parsing is the stdlib's; every address is then checked with email-validator (no DNS) and
-    its domain converted to A-labels. Raises MergeError (INVALID_ADDRESS, HEADER_INJECTION).
-    """
-    _check_header_value(value, part)
-    try:
-        header = _SMTP.header_factory("To", value)
-    except (ValueError, LookupError, HeaderParseError) as exc:  # the parser trips on some input
-        raise MergeError(
-            f"{part}: {value!r} is not a valid address list",
-            kind=IssueKind.INVALID_ADDRESS,
-            part=part,
-        ) from exc
-    if header.defects:
-        raise MergeError(
-            f"{part}: {value!r} is not a valid address list ({header.defects[0]})",
-            kind=IssueKind.INVALID_ADDRESS,
-            part=part,
-        )
-    return tuple(_checked(address, part) for address in header.addresses)
-
-
-def _checked(address: Address, part: str) -> Address:
-    try:
-        info = validate_email(address.addr_spec, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as exc:
-        raise MergeError(
-            f"{part}: {address.addr_spec!r} is not a valid address ({exc})",
-            kind=IssueKind.INVALID_ADDRESS,
-            part=part,
-        ) from exc
-    return Address(
-        display_name=address.display_name, username=info.local_part, domain=info.ascii_domain
-    )
-
-
-def _own_address(display_name: str, email: str, part: str) -> Address:
-    """An address we already trust (validated on import or configured), checked for safety."""
-    _check_header_value(display_name, part)
-    _check_header_value(email, part)
-    local, at, domain = email.rpartition("@")
-    if not at or not local or not domain:
-        raise MergeError(
-            f"{part}: {email!r} is not an address", kind=IssueKind.INVALID_ADDRESS, part=part
-        )
-    if not local.isascii() or _DOT_ATOM_ADDRESS_RE.fullmatch(email):
-        # A plain dot-atom parses to exactly these parts (skip the parser: it costs ~25 us);
-        # a non-ASCII local part (SMTPUTF8) is refused by the parser but valid here.
-        return Address(display_name=display_name, username=local, domain=domain)
-    try:
-        return Address(display_name=display_name, addr_spec=email)
-    except (ValueError, LookupError, HeaderParseError) as exc:
-        raise MergeError(
-            f"{part}: {email!r} is not a valid address ({exc})",
-            kind=IssueKind.INVALID_ADDRESS,
-            part=part,
-        ) from exc
-
-
-def _needs_utf8(address: Address) -> bool:
-    return not address.username.isascii()
-
-
-@dataclass(frozen=True, slots=True)
-class _Attachment:
-    filename: str
-    maintype: str
-    subtype: str
-    params: dict[str, str]
-    data: bytes
-    part: bytes  # the encoded MIME part, headers included, for the fast path
-
-
-def _load_attachment(path: Path) -> _Attachment:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MergeError(
-            f"attachment cannot be read: {path} ({exc.strerror or exc})",
-            kind=IssueKind.MISSING_ATTACHMENT,
-            part="attachment",
-            path=str(path),
-        ) from exc
-    ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    maintype, _, subtype = ctype.partition("/")
-    params: dict[str, str] = {}
-    if maintype == "text" and _is_utf8(data):
-        params["charset"] = _UTF8  # else readers assume US-ASCII and garble the file
-    part = MIMEPart(policy=_SMTP)
-    part.set_content(
-        data, maintype, subtype, disposition="attachment", filename=path.name, params=params
-    )
-    return _Attachment(path.name, maintype, subtype, params, data, part.as_bytes(policy=_SMTP))
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode(_UTF8)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def attachment_part_size(filename: str, size: int) -> int:
-    """Close estimate of the bytes a file of `size` bytes adds to a message (base64 + headers)."""
-    encoded = 4 * ((size + 2) // 3)
-    lines = (encoded + _B64_LINE - 1) // _B64_LINE
-    return encoded + 2 * lines + _ATTACHMENT_HEADERS_ESTIMATE + 3 * len(filename.encode())
-
-
 @dataclass(frozen=True, slots=True)
 class _Headers:
     """The per-recipient header values, validated, before encoding."""
@@ -420,8 +158,8 @@ class MessageBuilder:
         self._date_line = b""
 
         display = template.from_name if template.from_name is not None else account.sender_name
-        self._from = (_own_address(display, account.sender, "from"),)
-        self._sender_utf8 = _needs_utf8(self._from[0])
+        self._from = (own_address(display, account.sender, "from"),)
+        self._sender_utf8 = needs_smtputf8(self._from[0])
         message_id_for(campaign_id, "", account.sender)  # fail now on an unusable sender domain
         self._from_line = b"" if self._sender_utf8 else self._fold_addresses("From", self._from)
 
@@ -448,7 +186,7 @@ class MessageBuilder:
             else b""
         )
         self._shared = tuple(
-            _load_attachment(resolve_attachment(self.base_dir, name, from_data=False))
+            load_attachment(resolve_attachment(self.base_dir, name, from_data=False))
             for name in template.attachments
         )
         self._shared_parts = tuple(att.part for att in self._shared)
@@ -464,7 +202,7 @@ class MessageBuilder:
         with _about(recipient):
             heads = self._headers(recipient, rendered)
             own = (
-                _load_attachment(
+                load_attachment(
                     resolve_attachment(self.base_dir, rendered.attachment, from_data=True)
                 )
                 if rendered.attachment is not None
@@ -499,9 +237,9 @@ class MessageBuilder:
         rendered_to = rendered.to
         own_to = rendered_to is None or rendered_to.strip() == recipient.email
         if rendered_to is None or own_to:
-            name = _check_header_value(recipient.name, "name") if rendered_to is None else ""
+            name = check_header_value(recipient.name, "name") if rendered_to is None else ""
             name = " ".join(name.split())  # after the check: split() would hide CR/LF
-            to: tuple[Address, ...] = (_own_address(name, recipient.email, "to"),)
+            to: tuple[Address, ...] = (own_address(name, recipient.email, "to"),)
         else:
             to = self._addresses(rendered_to, "to")
             if not to:
@@ -516,14 +254,14 @@ class MessageBuilder:
             else ()
         )
         # Whitespace runs collapse to one space, as header folding would do anyway.
-        subject = " ".join(_check_header_value(rendered.subject, "subject").split())
+        subject = " ".join(check_header_value(rendered.subject, "subject").split())
         envelope: dict[str, str] = {recipient.email.lower(): recipient.email} if own_to else {}
         for address in (*to[1:], *cc, *bcc) if own_to else (*to, *cc, *bcc):
             envelope.setdefault(address.addr_spec.lower(), address.addr_spec)
         smtputf8 = (
             self._sender_utf8
             or recipient.needs_smtputf8
-            or any(_needs_utf8(address) for address in (*to, *cc, *bcc, *reply_to))
+            or any(needs_smtputf8(address) for address in (*to, *cc, *bcc, *reply_to))
         )
         return _Headers(
             to=to,
@@ -532,7 +270,9 @@ class MessageBuilder:
             reply_to=reply_to,
             reply_to_key=rendered.reply_to or "",
             subject=subject,
-            unsubscribe=_list_unsubscribe(rendered),
+            unsubscribe=list_unsubscribe(
+                rendered.list_unsubscribe_mailto, rendered.list_unsubscribe_url
+            ),
             envelope=tuple(envelope.values()),
             smtputf8=smtputf8,
             message_id=message_id_for(self.campaign_id, recipient.email, self.account.sender),
@@ -642,9 +382,9 @@ class MessageBuilder:
     # -- EmailMessage path ---------------------------------------------------------------
 
     def _email_message(
-        self, heads: _Headers, rendered: RenderedMessage, attachments: Sequence[_Attachment]
+        self, heads: _Headers, rendered: RenderedMessage, attachments: Sequence[Attachment]
     ) -> bytes:
-        policy = _SMTPUTF8 if heads.smtputf8 else _SMTP
+        policy = SMTPUTF8_POLICY if heads.smtputf8 else SMTP_POLICY
         msg = EmailMessage(policy=policy)
         msg["From"] = self._from
         msg["To"] = heads.to
@@ -673,7 +413,7 @@ class MessageBuilder:
                 att.data, att.maintype, att.subtype, filename=att.filename, params=att.params
             )
         payload = msg.as_bytes(policy=policy)
-        _verify_header_block(payload, list(msg.keys()))
+        verify_header_block(payload, list(msg.keys()))
         return payload
 
 
@@ -692,52 +432,3 @@ def _about(recipient: Recipient) -> Iterator[None]:
         raise MergeError(
             f"a header cannot be encoded ({exc})", kind=IssueKind.INVALID_HEADER
         ).for_recipient(recipient) from exc
-
-
-def _verify_header_block(payload: bytes, expected: list[str]) -> None:
-    """The generated header block holds exactly the headers we set, each line sendable."""
-    block, _, _ = payload.partition(b"\r\n\r\n")
-    names: list[str] = []
-    for line in block.split(_CRLF):
-        if b"\r" in line or b"\n" in line or b"\0" in line:
-            raise _injection("header")
-        if len(line) > MAX_LINE_OCTETS:
-            raise MergeError(
-                f"a header would be longer than {MAX_LINE_OCTETS} octets on one line",
-                kind=IssueKind.INVALID_HEADER,
-            )
-        if line[:1] not in (b" ", b"\t"):
-            names.append(line.partition(b":")[0].decode("utf-8", "replace").lower())
-    if names != [name.lower() for name in expected]:
-        raise _injection("header")
-
-
-def _list_unsubscribe(rendered: RenderedMessage) -> str | None:
-    items: list[str] = []
-    mailto = (rendered.list_unsubscribe_mailto or "").strip()
-    if mailto:
-        if not mailto.lower().startswith("mailto:"):
-            mailto = f"mailto:{mailto}"
-        items.append(f"<{_checked_uri(mailto, 'list_unsubscribe_mailto')}>")
-    url = (rendered.list_unsubscribe_url or "").strip()
-    if url:
-        if not url.lower().startswith("https://"):
-            raise MergeError(
-                "list_unsubscribe_url must be an https:// URL (RFC 8058 one-click)",
-                kind=IssueKind.INVALID_HEADER,
-                part="list_unsubscribe_url",
-            )
-        items.append(f"<{_checked_uri(url, 'list_unsubscribe_url')}>")
-    return ", ".join(items) if items else None
-
-
-def _checked_uri(uri: str, part: str) -> str:
-    _check_header_value(uri, part)
-    if _URI_BAD_RE.search(uri):
-        raise MergeError(
-            f"{part} must be plain ASCII without spaces, quotes, commas or <>; "
-            "encode merged values with |urlencode",
-            kind=IssueKind.INVALID_HEADER,
-            part=part,
-        )
-    return uri

@@ -1,43 +1,30 @@
-"""Merge recipients into a template (strict Jinja2 sandbox) and pre-flight a whole campaign."""
+"""Merge recipients into a template: strict Jinja2 sandbox, compiled once per campaign."""
 
 from __future__ import annotations
 
 import re
-import stat
 import traceback
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from pathlib import Path, PurePath, PurePosixPath
-from types import MappingProxyType
+from dataclasses import dataclass
 
 import jinja2
 import jinja2.meta
 import markdown
 from jinja2.sandbox import SandboxedEnvironment
 
-from core.errors import InputError
-from core.models import Account, BodyFormat, Recipient, Template
+from core.errors import IssueKind, MergeError
+from core.models import BodyFormat, Recipient, Template
 
 __all__ = [
-    "DEFAULT_MAX_EXAMPLES",
     "MARKDOWN_EXTENSIONS",
     "CompiledTemplate",
-    "IssueKind",
-    "MergeError",
-    "PreflightIssue",
-    "PreflightReport",
     "RenderedMessage",
     "TemplatePart",
     "compile_errors",
     "markdown_to_html_template",
-    "preflight",
     "render_context",
-    "resolve_attachment",
 ]
 
-DEFAULT_MAX_EXAMPLES = 20  # examples kept per issue kind in a pre-flight report
-_MAX_FIELD_NAMES = 100  # distinct missing merge-field names counted in a report
 # nl2br keeps line breaks as written, as mailmerge does
 MARKDOWN_EXTENSIONS = ("extra", "nl2br", "sane_lists")
 _HTML_HEAD = '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n</head>\n<body>\n'
@@ -47,7 +34,6 @@ _TEMPLATE_NAME = "<template>"  # Jinja2's file name for templates made with from
 _HEADER_FORBIDDEN_RE = re.compile(r"[\r\n\x00]")
 _JINJA_TAG_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 _UNDEFINED_RE = re.compile(r"^'([^']+)' is undefined$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 # Errors a template can raise while rendering (the sandbox turns unsafe access into SecurityError).
 _RENDER_ERRORS = (
@@ -58,61 +44,6 @@ _RENDER_ERRORS = (
     LookupError,
     AttributeError,
 )
-
-
-class IssueKind(StrEnum):
-    """What went wrong when merging one recipient (or the template itself)."""
-
-    SYNTAX_ERROR = "syntax_error"  # the template does not compile
-    MISSING_FIELD = "missing_field"  # a merge field the recipient does not have
-    RENDER_ERROR = "render_error"  # any other failure while rendering
-    HEADER_INJECTION = "header_injection"  # CR, LF or NUL in a rendered header value
-    INVALID_HEADER = "invalid_header"  # a header value that cannot be sent (bad URL, too long)
-    INVALID_ADDRESS = "invalid_address"  # a rendered To/Cc/Bcc/Reply-To that is not an address
-    MISSING_ATTACHMENT = "missing_attachment"
-    UNSAFE_PATH = "unsafe_path"  # an attachment path from CSV data that leaves base_dir
-    TOO_LARGE = "too_large"  # the message is bigger than the size limit
-
-
-class MergeError(InputError):
-    """A template failed for one recipient (or at all): the kind, the template part, the fields."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: IssueKind,
-        part: str | None = None,
-        fields: tuple[str, ...] = (),
-        line: int | None = None,
-        email: str | None = None,
-        template_line: int | None = None,
-        path: str | None = None,
-        source: str | None = None,
-    ) -> None:
-        super().__init__(message, source=source, line=line, field=part)
-        self.kind = kind
-        self.part = part
-        self.fields = fields
-        self.email = email
-        self.template_line = template_line
-        self.path = path
-
-    def for_recipient(self, recipient: Recipient) -> MergeError:
-        """The same error, saying which recipient it is about."""
-        if self.email is not None:
-            return self
-        return MergeError(
-            self.message,
-            kind=self.kind,
-            part=self.part,
-            fields=self.fields,
-            line=recipient.line or None,
-            email=recipient.email,
-            template_line=self.template_line,
-            path=self.path,
-            source=recipient.source or None,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,262 +381,3 @@ def compile_errors(exc: MergeError) -> tuple[MergeError, ...]:
     """All syntax errors behind a MergeError raised by CompiledTemplate, or just that error."""
     cause = exc.__cause__
     return cause.errors if isinstance(cause, _CompileErrors) else (exc,)
-
-
-def resolve_attachment(base_dir: Path, value: str, *, from_data: bool) -> Path:
-    """The file an attachment path names, relative to base_dir.
-
-    Paths written by the template's author (`from_data=False`) may be absolute or use `~`.
-    Paths merged from CSV data (`from_data=True`) must stay inside base_dir: absolute paths,
-    `..` and symlinks leading out are refused (MergeError, kind UNSAFE_PATH).
-    """
-    raw = value.strip()
-    if not raw:
-        raise MergeError("attachment path is empty", kind=IssueKind.MISSING_ATTACHMENT, path=value)
-    if _CONTROL_RE.search(raw):
-        raise MergeError(
-            "attachment path contains control characters", kind=IssueKind.UNSAFE_PATH, path=raw
-        )
-    if not from_data:
-        path = Path(raw).expanduser()
-        return path if path.is_absolute() else base_dir / path
-    candidate = PurePath(raw)
-    if candidate.is_absolute() or candidate.anchor or raw.startswith(("/", "\\", "~")):
-        raise MergeError(
-            f"attachment path {raw!r} is absolute; per-recipient paths must be relative to "
-            "the campaign folder",
-            kind=IssueKind.UNSAFE_PATH,
-            path=raw,
-        )
-    if ".." in PurePosixPath(raw.replace("\\", "/")).parts:
-        raise MergeError(
-            f"attachment path {raw!r} uses '..'; per-recipient paths must stay inside the "
-            "campaign folder",
-            kind=IssueKind.UNSAFE_PATH,
-            path=raw,
-        )
-    try:
-        base = base_dir.resolve()
-        full = (base / candidate).resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loops, names the OS refuses
-        raise MergeError(
-            f"attachment path {raw!r} cannot be resolved ({exc})",
-            kind=IssueKind.UNSAFE_PATH,
-            path=raw,
-        ) from exc
-    if not full.is_relative_to(base):
-        raise MergeError(
-            f"attachment path {raw!r} leads outside the campaign folder (symlink)",
-            kind=IssueKind.UNSAFE_PATH,
-            path=raw,
-        )
-    return full
-
-
-def _file_size(path: Path) -> int:
-    """Size of a regular file, or MergeError MISSING_ATTACHMENT."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise MergeError(
-            f"attachment not found: {path}",
-            kind=IssueKind.MISSING_ATTACHMENT,
-            path=str(path),
-        ) from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise MergeError(
-            f"attachment is not a file: {path}",
-            kind=IssueKind.MISSING_ATTACHMENT,
-            path=str(path),
-        )
-    return info.st_size
-
-
-@dataclass(frozen=True, slots=True)
-class PreflightIssue:
-    """One problem found before sending, with where it is."""
-
-    kind: IssueKind
-    message: str
-    part: str | None = None  # template part: subject, body, to, cc[0], recipient_attachment ...
-    fields: tuple[str, ...] = ()  # missing merge fields
-    line: int | None = None  # the recipient's line in its source; None for template problems
-    email: str | None = None
-    template_line: int | None = None
-    path: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PreflightReport:
-    """What a dry run over every recipient found: capped examples plus exact counts."""
-
-    recipients: int
-    recipients_with_errors: int
-    issues: tuple[PreflightIssue, ...]  # at most `max_examples` per kind, in the order found
-    issue_counts: Mapping[IssueKind, int]  # every occurrence, per kind
-    missing_fields: Mapping[str, int]  # merge field -> recipients lacking it
-    smtputf8_recipients: int
-    smtputf8_examples: tuple[str, ...]
-    largest_message_bytes: int
-    largest_message_email: str | None
-    largest_message_line: int | None
-    max_message_bytes: int
-    max_examples: int = DEFAULT_MAX_EXAMPLES
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing would stop a message from being built and sent."""
-        return not any(self.issue_counts.values())
-
-    def of_kind(self, kind: IssueKind) -> tuple[PreflightIssue, ...]:
-        """The kept examples of one kind."""
-        return tuple(issue for issue in self.issues if issue.kind is kind)
-
-
-@dataclass
-class _Accumulator:
-    """The only state a pre-flight keeps: counts and a few examples of each kind."""
-
-    max_examples: int
-    issues: list[PreflightIssue] = field(default_factory=list)
-    counts: dict[IssueKind, int] = field(default_factory=dict)
-    missing: dict[str, int] = field(default_factory=dict)
-    utf8_count: int = 0
-    utf8_examples: list[str] = field(default_factory=list)
-    largest: int = 0
-    largest_email: str | None = None
-    largest_line: int | None = None
-
-    def add(self, error: MergeError) -> None:
-        count = self.counts.get(error.kind, 0)
-        self.counts[error.kind] = count + 1
-        for name in error.fields:
-            if name in self.missing or len(self.missing) < _MAX_FIELD_NAMES:
-                self.missing[name] = self.missing.get(name, 0) + 1
-        if count < self.max_examples:
-            self.issues.append(
-                PreflightIssue(
-                    kind=error.kind,
-                    message=error.message,
-                    part=error.part,
-                    fields=error.fields,
-                    line=error.line,
-                    email=error.email,
-                    template_line=error.template_line,
-                    path=error.path,
-                )
-            )
-
-    def measured(self, recipient: Recipient, size: int, smtputf8: bool) -> None:
-        if smtputf8:
-            self.utf8_count += 1
-            if len(self.utf8_examples) < self.max_examples:
-                self.utf8_examples.append(recipient.email)
-        if size > self.largest:
-            self.largest = size
-            self.largest_email = recipient.email
-            self.largest_line = recipient.line or None
-
-    def report(self, recipients: int, with_errors: int, limit: int) -> PreflightReport:
-        return PreflightReport(
-            recipients=recipients,
-            recipients_with_errors=with_errors,
-            issues=tuple(self.issues),
-            issue_counts=MappingProxyType(dict(self.counts)),
-            missing_fields=MappingProxyType(dict(self.missing)),
-            smtputf8_recipients=self.utf8_count,
-            smtputf8_examples=tuple(self.utf8_examples),
-            largest_message_bytes=self.largest,
-            largest_message_email=self.largest_email,
-            largest_message_line=self.largest_line,
-            max_message_bytes=limit,
-            max_examples=self.max_examples,
-        )
-
-
-_PREFLIGHT_ACCOUNT = Account(host="localhost", port=587, sender="sender@example.com")
-
-
-def preflight(
-    template: Template,
-    recipients: Iterable[Recipient],
-    *,
-    base_dir: Path | str,
-    max_attachment_bytes: int,
-    account: Account | None = None,
-    campaign_id: str = "preflight",
-    max_examples: int = DEFAULT_MAX_EXAMPLES,
-) -> PreflightReport:
-    """Render and build every message without sending; report what would go wrong.
-
-    Streams `recipients` once and keeps only counts and capped examples, so memory stays flat
-    for any number of recipients. `max_attachment_bytes` is compared with each message's total
-    encoded size (attachments included); per-recipient attachments are measured with stat(),
-    not read. `account` only changes the From header's few bytes in the size figures.
-    """
-    from core.message import (
-        MessageBuilder,
-        attachment_part_size,
-    )  # here: message imports this module
-
-    base = Path(base_dir)
-    acc = _Accumulator(max_examples)
-    try:
-        compiled = CompiledTemplate(template)
-    except MergeError as exc:
-        for error in compile_errors(exc):
-            acc.add(error)
-        counted = sum(1 for _ in recipients)
-        return acc.report(counted, counted, max_attachment_bytes)
-
-    shared_ok: list[str] = []
-    for name in template.attachments:
-        try:
-            _file_size(resolve_attachment(base, name, from_data=False))
-        except MergeError as exc:
-            acc.add(exc)
-        else:
-            shared_ok.append(name)
-    shared_missing = len(shared_ok) != len(template.attachments)
-    try:
-        builder = MessageBuilder(
-            account or _PREFLIGHT_ACCOUNT,
-            replace(template, attachments=tuple(shared_ok)),
-            campaign_id,
-            base_dir=base,
-            compiled=compiled,
-        )
-    except MergeError as exc:
-        acc.add(exc)
-        counted = sum(1 for _ in recipients)
-        return acc.report(counted, counted, max_attachment_bytes)
-
-    total = with_errors = 0
-    for recipient in recipients:
-        total += 1
-        problems: list[MergeError] = []
-        rendered = compiled.render_collect(recipient, problems)
-        if rendered is not None:
-            try:
-                extra = 0
-                if rendered.attachment is not None:
-                    path = resolve_attachment(base, rendered.attachment, from_data=True)
-                    extra = attachment_part_size(path.name, _file_size(path))
-                size, smtputf8 = builder.measure(recipient, rendered)
-            except MergeError as exc:
-                problems.append(exc.for_recipient(recipient))
-            else:
-                acc.measured(recipient, size + extra, smtputf8)
-                if size + extra > max_attachment_bytes:
-                    problems.append(
-                        MergeError(
-                            f"message is {size + extra:,} bytes, over the "
-                            f"{max_attachment_bytes:,}-byte limit",
-                            kind=IssueKind.TOO_LARGE,
-                        ).for_recipient(recipient)
-                    )
-        if problems or shared_missing:
-            with_errors += 1
-        for problem in problems:
-            acc.add(problem)
-    return acc.report(total, with_errors, max_attachment_bytes)

@@ -13,8 +13,8 @@ from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, Recipient, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
 from core.ports import Clock, SystemClock, TransportLike
+from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
-from core.templating import PreflightReport, preflight
 from core.transport import SMTPTransport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash

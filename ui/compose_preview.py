@@ -13,10 +13,11 @@ from pathlib import Path
 
 from nicegui import ui
 
-from core.errors import InputError
+from core.errors import InputError, IssueKind
 from core.message import MessageBuilder
 from core.models import Account, Recipient, Template
-from core.templating import CompiledTemplate, IssueKind, PreflightIssue, PreflightReport, preflight
+from core.preflight import PreflightIssue, PreflightReport, preflight
+from core.templating import CompiledTemplate
 from storage.errors import StorageError
 from ui import sandbox
 from ui.credentials import draft_account

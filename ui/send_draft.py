@@ -8,9 +8,10 @@ from typing import Any
 
 from nicegui import ui
 
+from core.errors import IssueKind
 from core.models import Account, SendSettings
+from core.preflight import PreflightReport
 from core.presets import Preset, get_preset
-from core.templating import IssueKind, PreflightReport
 from ui import runs
 from ui.credentials import ask_credentials, draft_account
 from ui.state import AppState

@@ -17,17 +17,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.errors import InputError
-from core.message import (
-    MAX_LINE_OCTETS,
-    BuiltMessage,
-    MessageBuilder,
-    fold_header,
-    message_id_for,
-    parse_address_list,
-)
+from core.errors import InputError, IssueKind, MergeError
+from core.headers import MAX_LINE_OCTETS, fold_header, parse_address_list
+from core.message import BuiltMessage, MessageBuilder, message_id_for
 from core.models import Account, BodyFormat, Credentials, Recipient, Security, Template
-from core.templating import IssueKind, MergeError
 from core.transport import SMTPTransport
 from tests.conftest import account_for
 from tests.smtpd import ServerHandle

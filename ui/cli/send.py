@@ -14,8 +14,8 @@ from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, AuthMethod, Credentials, RetryPolicy, SendSettings
+from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
-from core.templating import PreflightReport
 from storage.journal import JournalError, JournalStore
 from storage.vault import SecretKind
 from ui.campaigns import (
