@@ -1,1 +1,3 @@
 """Benchmarks: `make bench` (python -m bench)."""
+
+__all__: list[str] = []

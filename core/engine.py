@@ -29,6 +29,7 @@ from core.events import (
 from core.models import RecipientStatus, SendSettings
 from core.pacing import DAY, Throttle, backoff
 from core.ports import (
+    BuiltMessageLike,
     CampaignJournal,
     Clock,
     MessageBuilderLike,
@@ -106,6 +107,7 @@ class CampaignRunner:
         self._last_start: float | None = None
         self._session_failures = 0
         self._consecutive_permanent = 0
+        self._prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message) built ahead
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -247,11 +249,11 @@ class CampaignRunner:
         interval = self.throttle.current_ms
         if self.settings.jitter_ms:
             interval += self.rng.uniform(0, self.settings.jitter_ms)
-        wait = self._last_start + interval / 1000.0 - self.clock.monotonic()
-        if wait <= 0:
+        due = self._last_start + interval / 1000.0
+        if due <= self.clock.monotonic():
             return True
         self.journal.flush()  # idle anyway: make the last result durable now
-        return await self._sleep(wait)
+        return await self._sleep(due - self.clock.monotonic())  # the flush took some of it
 
     async def _ensure_session(self) -> _Stop | None:
         if self.transport.connected:
@@ -265,8 +267,12 @@ class CampaignRunner:
     async def _attempt(self, item: WorkItem) -> _Stop | None:
         recipient = item.recipient
         now = self.clock.now()
+        prebuilt, self._prebuilt = self._prebuilt, None
         try:
-            built = self.builder.build(recipient)
+            if prebuilt is not None and prebuilt[0] == item.seq:
+                built = prebuilt[1]
+            else:
+                built = self.builder.build(recipient)
         except InputError as exc:
             self.journal.result(item, Outcome(RecipientStatus.FAILED, now, text=str(exc)))
             self._emit(
@@ -292,6 +298,7 @@ class CampaignRunner:
 
         def data_started() -> None:
             self.journal.data_started(item, self.clock.now())
+            self._build_ahead(item)
 
         try:
             reply = await self.transport.send(
@@ -322,6 +329,28 @@ class CampaignRunner:
         self._consecutive_permanent = 0
         self.throttle.recover()
         return None
+
+    def _build_ahead(self, item: WorkItem) -> None:
+        """With no pause between sends, build the next message while this one is on the wire.
+
+        Runs at the loop's next idle moment (waiting for this message's final reply). Only a
+        head start: the next message is still chosen as always, and built again if it is
+        another one; a message that cannot be built is left for its turn to report.
+        """
+        if self.throttle.current_ms > 0 or self.settings.jitter_ms:
+            return
+        asyncio.get_running_loop().call_soon(self._prebuild, item.seq)
+
+    def _prebuild(self, after_seq: int) -> None:
+        if self.control is not Control.RUN:
+            return
+        following = self.journal.peek_pending(after_seq)
+        if following is None:
+            return
+        try:
+            self._prebuilt = (following.seq, self.builder.build(following.recipient))
+        except InputError:
+            self._prebuilt = None
 
     async def _failure(self, item: WorkItem, exc: SMTPError) -> _Stop | None:
         verdict = classify(exc, host=self.host)

@@ -76,6 +76,9 @@ class CampaignJournal(Protocol):
     def next_due(self, now: float) -> WorkItem | None:
         """The next recipient to try: a deferred one whose time has come, else a pending one."""
 
+    def peek_pending(self, after_seq: int) -> WorkItem | None:
+        """The first pending recipient after `after_seq`, to prepare it ahead (a hint only)."""
+
     def next_wake(self) -> float | None:
         """When the earliest deferred recipient is due, or None if none is deferred."""
 

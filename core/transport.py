@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
 from python_socks import ProxyConnectionError as _SocksConnectionError
 from python_socks import ProxyError as _SocksError
 from python_socks import ProxyTimeoutError as _SocksTimeoutError
@@ -34,6 +35,7 @@ from core.errors import (
     TLSError,
 )
 from core.models import Account, AuthMethod, Credentials, ProxyKind, Security
+from core.replies import Reply, ReplyFormatError, ReplyReader
 
 __all__ = [
     "EXCEPTION_MAP",
@@ -54,6 +56,9 @@ _EOL_RE = re.compile(rb"\r\n|\r|\n")
 _SMTP_START_INPUT = 354
 _SMTP_OK = 250
 _SMTP_WILL_FORWARD = 251
+_SMTP_CLOSING = 421  # RFC 5321: the server closes the connection after this reply
+# What aiosmtplib refuses in a command line (CR, LF and NUL above all: command injection).
+_COMMAND_INJECTION_RE = re.compile(rb"[\x00-\x1f\x7f]")
 
 # Verify codes from OpenSSL, named so a person can act on them.
 _TLS_REASONS = {
@@ -66,17 +71,6 @@ _TLS_REASONS = {
     21: "unknown-ca",
     2: "unknown-ca",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A server reply: the code and the text after it."""
-
-    code: int
-    text: str
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}"
 
 
 @dataclass(slots=True)
@@ -281,6 +275,7 @@ class SMTPTransport:
         self._guard = login_guard or LoginGuard()
         self._on_step = on_step
         self._smtp: aiosmtplib.SMTP | None = None
+        self._quoted_cache: dict[tuple[str, str], bytes] = {}
         self.session = SessionInfo()
 
     # -- connection -------------------------------------------------------------------------
@@ -472,6 +467,10 @@ class SMTPTransport:
     ) -> Reply:
         """One transaction: MAIL, RCPT, DATA, message, final dot. Returns the final reply.
 
+        When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
+        and their replies are read in order: one round trip instead of three. Cc/Bcc recipients
+        are sent only once the main recipient is accepted, so a refused main recipient can
+        never leave the server ready to take a message for the others.
         `on_data_start` runs after the server said 354 and before the first byte of the message:
         the journal makes its "data started" record durable there. A failure after that point
         is raised with phase MESSAGE (the server may have stored the message).
@@ -486,63 +485,120 @@ class SMTPTransport:
                 phase=Phase.RCPT,
                 recipient=recipient,
             )
+        reader = _take_over(smtp)
         try:
-            await self.mail_from(sender, smtputf8=smtputf8)
-            encoding = "utf-8" if smtputf8 else "ascii"
-            with self._phase(Phase.RCPT):
-                await smtp.rcpt(recipient, encoding=encoding)
-            for extra in extra_recipients:
-                with self._phase(Phase.RCPT), contextlib.suppress(aiosmtplib.SMTPRecipientRefused):
-                    await smtp.rcpt(extra, encoding=encoding)
-            with self._phase(Phase.DATA):
-                start = await smtp.execute_command(b"DATA")
-            if start.code != _SMTP_START_INPUT:
-                raise ReplyError(
-                    "server refused DATA", phase=Phase.DATA, code=start.code, text=start.message
-                )
-        except SMTPError as exc:
-            exc.recipient = exc.recipient or recipient
-            if exc.code is not None and exc.code != 421:
-                await self.rset()
-            else:
-                await self.close(polite=False)
-            raise
-        if on_data_start is not None:
-            maybe = on_data_start()
-            if maybe is not None:
-                await maybe
-        try:
-            with self._phase(Phase.MESSAGE):
-                reply = await self._write_message(smtp, payload)
-        except SMTPError as exc:
-            exc.recipient = recipient
-            if exc.code is None or exc.code == 421:
-                await self.close(polite=False)
-            raise
+            try:
+                await self._envelope(reader, smtp, sender, recipient, extra_recipients, smtputf8)
+            except SMTPError as exc:
+                exc.recipient = exc.recipient or recipient
+                reader.restore()
+                if exc.code is not None and exc.code != _SMTP_CLOSING:
+                    await self.rset()
+                else:
+                    await self.close(polite=False)
+                raise
+            if on_data_start is not None:
+                try:
+                    maybe = on_data_start()
+                    if maybe is not None:
+                        await maybe
+                except BaseException:
+                    # The server waits for message text: a QUIT now would be read as such.
+                    # Drop the connection so no message, not even an empty one, is sent.
+                    reader.restore()
+                    await self.close(polite=False)
+                    raise
+            try:
+                with self._phase(Phase.MESSAGE):
+                    _write(reader, _data_lines(payload) + b".\r\n")
+                    reply = await self._final_reply(smtp, reader)
+            except SMTPError as exc:
+                exc.recipient = recipient
+                if exc.code is None or exc.code == _SMTP_CLOSING:
+                    reader.restore()
+                    await self.close(polite=False)
+                raise
+        finally:
+            reader.restore()
         if reply.code != _SMTP_OK:
             raise ReplyError(
                 "server refused the message",
                 phase=Phase.MESSAGE,
                 code=reply.code,
-                text=reply.message,
+                text=reply.text,
                 recipient=recipient,
             )
-        return Reply(reply.code, reply.message)
+        return reply
 
-    async def _write_message(
-        self, smtp: aiosmtplib.SMTP, payload: bytes
-    ) -> aiosmtplib.SMTPResponse:
-        protocol = smtp.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("connection lost")
-        data = _EOL_RE.sub(b"\r\n", payload)
-        data = _STUFF_RE.sub(b"..", data)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        protocol.write(data + b".\r\n")
+    async def _envelope(
+        self,
+        reader: ReplyReader,
+        smtp: aiosmtplib.SMTP,
+        sender: str,
+        recipient: str,
+        extra_recipients: Sequence[str],
+        smtputf8: bool,
+    ) -> None:
+        """MAIL, RCPT (main, then extra) and DATA, up to the server's 354."""
+        encoding = "utf-8" if smtputf8 else "ascii"
+        with self._phase(Phase.MAIL):
+            options = b" SMTPUTF8" if smtputf8 else b""
+            mail = _command(b"MAIL FROM:" + self._quoted(sender, encoding) + options)
+        with self._phase(Phase.RCPT):
+            rcpts = [
+                _command(b"RCPT TO:" + quote_address(address).encode(encoding))
+                for address in (recipient, *extra_recipients)
+            ]
+        head = [_Step(Phase.MAIL, mail, sender), _Step(Phase.RCPT, rcpts[0], recipient)]
+        tail = [_Step(Phase.RCPT, command, None) for command in rcpts[1:]]
+        tail.append(_Step(Phase.DATA, b"DATA\r\n", None))
+        if not smtp.supports_extension("pipelining"):
+            groups = [[step] for step in (*head, *tail)]
+        elif extra_recipients:
+            groups = [head, tail]  # the others only once the main recipient is accepted
+        else:
+            groups = [[*head, *tail]]
+        for group in groups:
+            await self._exchange(reader, group)
+
+    async def _exchange(self, reader: ReplyReader, steps: Sequence[_Step]) -> None:
+        """Write `steps` at once, read a reply for each in order, raise the first refusal.
+
+        Every reply of the group is read before raising, so none is left to be taken for the
+        reply to a later command; only a 421 (the server is closing) stops at once.
+        """
+        timeout = self.account.timeouts.command
+        with self._phase(steps[0].phase):
+            _write(reader, b"".join(step.command for step in steps))
+        refusal: SMTPError | None = None
+        for step in steps:
+            with self._phase(step.phase):
+                reply = await _read(reader, timeout)
+            if refusal is None:
+                refusal = step.refusal(reply)
+                if refusal is not None and reply.code == _SMTP_CLOSING:
+                    raise refusal
+            elif step.phase is Phase.DATA and reply.code == _SMTP_START_INPUT:
+                # The server took DATA although the transaction failed. A lone dot would end
+                # an empty message; closing the connection abandons it, delivering nothing.
+                reader.close()
+        if refusal is not None:
+            raise refusal
+
+    def _quoted(self, sender: str, encoding: str) -> bytes:
+        """`<sender>` as aiosmtplib quotes it; the sender rarely changes, so it is kept."""
+        key = (sender, encoding)
+        quoted = self._quoted_cache.get(key)
+        if quoted is None:
+            quoted = quote_address(sender).encode(encoding)
+            self._quoted_cache = {key: quoted}
+        return quoted
+
+    async def _final_reply(self, smtp: aiosmtplib.SMTP, reader: ReplyReader) -> Reply:
         try:
-            return await protocol.read_response(timeout=self.account.timeouts.data)
+            return await _read(reader, self.account.timeouts.data)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            reader.restore()
             smtp.close()
             raise
 
@@ -575,3 +631,76 @@ class SMTPTransport:
             yield
         if self._on_step is not None:
             self._on_step(name, time.perf_counter() - started, "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One envelope command and who it is about (None: a refusal does not fail the message)."""
+
+    phase: Phase
+    command: bytes
+    address: str | None
+
+    def refusal(self, reply: Reply) -> SMTPError | None:
+        """The error this reply means for the message, translated as aiosmtplib's would be."""
+        code, text = reply.code, reply.text
+        if self.phase is Phase.DATA:
+            if code == _SMTP_START_INPUT:
+                return None
+            return ReplyError("server refused DATA", phase=Phase.DATA, code=code, text=text)
+        if self.address is None:
+            return None  # a Cc/Bcc recipient: best effort
+        exc: aiosmtplib.SMTPResponseException
+        if self.phase is Phase.MAIL:
+            if code == _SMTP_OK:
+                return None
+            exc = aiosmtplib.SMTPSenderRefused(code, text, self.address)
+        else:
+            if code in (_SMTP_OK, _SMTP_WILL_FORWARD):
+                return None
+            exc = aiosmtplib.SMTPRecipientRefused(code, text, self.address)
+        error = translate_exception(exc, self.phase)
+        error.__cause__ = exc
+        return error
+
+
+def _command(line: bytes) -> bytes:
+    """A command line with its CRLF; control characters are refused as aiosmtplib does."""
+    if _COMMAND_INJECTION_RE.search(line):
+        raise ValueError("Command arg contains a prohibited control character")
+    return line + b"\r\n"
+
+
+def _take_over(smtp: aiosmtplib.SMTP) -> ReplyReader:
+    """Read this connection's replies with a `ReplyReader` until it is restored."""
+    protocol = smtp.protocol
+    transport = protocol.transport if protocol is not None else None
+    if protocol is None or transport is None:
+        raise DisconnectedError("not connected", phase=Phase.MAIL)
+    return ReplyReader(transport, protocol)
+
+
+def _data_lines(payload: bytes) -> bytes:
+    """The message as DATA sends it: CRLF line ends, leading dots doubled, a final CRLF."""
+    data = _EOL_RE.sub(b"\r\n", payload)
+    data = _STUFF_RE.sub(b"..", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _write(reader: ReplyReader, data: bytes) -> None:
+    try:
+        reader.write(data)
+    except ConnectionError as exc:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost") from exc
+
+
+async def _read(reader: ReplyReader, timeout: float | None) -> Reply:
+    """The next reply; failures raised as aiosmtplib's, so they translate the same way."""
+    try:
+        return await reader.read(timeout)
+    except TimeoutError as exc:
+        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
+    except ConnectionError as exc:
+        raise aiosmtplib.SMTPServerDisconnected(str(exc)) from exc
+    except ReplyFormatError as exc:
+        raise aiosmtplib.SMTPResponseException(-1, str(exc)) from exc

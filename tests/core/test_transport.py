@@ -555,3 +555,22 @@ async def test_xoauth2_sends_a_bearer_token_over_tls(certs: CertSet) -> None:
         assert decoded == f"user={USER}\x01auth=Bearer ya29.token\x01\x01".encode()
     finally:
         server.close()
+
+
+async def test_failing_data_start_hook_drops_the_connection_without_a_message(
+    starttls_server: ServerHandle, certs: CertSet
+) -> None:
+    """If the journal cannot record "data started" (disk full), nothing may be sent."""
+    transport = SMTPTransport(
+        account_for(starttls_server, Security.STARTTLS, certs), good_credentials()
+    )
+    await transport.connect()
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        await transport.send(USER, "bob@example.com", PAYLOAD, on_data_start=disk_full)
+    assert not transport.connected
+    await asyncio.sleep(0.1)
+    assert starttls_server.recorder.messages == []

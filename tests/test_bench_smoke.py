@@ -1,0 +1,68 @@
+"""The benchmark harness itself: the sink counts what our pipeline sends, the report renders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.peers import Peers
+from bench.procs import SinkProcess, measure
+from bench.report import Context, render
+from bench.runner import ROOT, Run, Settings, client_argv
+from bench.workload import make_workload
+
+N = 20
+
+
+@pytest.fixture
+def sink() -> Iterator[SinkProcess]:
+    with SinkProcess([sys.executable, "-m", "bench.sink"], env=_env(), cwd=ROOT) as process:
+        yield process
+
+
+def _env(home: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    if home is not None:
+        env["BULKMAILER_HOME"] = str(home)
+    return env
+
+
+@pytest.mark.slow
+def test_sink_counts_every_message_of_our_pipeline(sink: SinkProcess, tmp_path: Path) -> None:
+    work = make_workload(tmp_path / "work", N)
+    sink.reset()
+    done = measure(
+        client_argv("ours", sink.port, work, Peers()),
+        env=_env(tmp_path / "home"),
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    stats = sink.stats()
+    assert stats.count == N
+    assert stats.connections == 1
+    assert len(stats.starts) == N
+    assert stats.window > 0
+    assert done.max_rss > 0
+    sink.reset()
+    assert sink.stats().count == 0
+
+
+def test_report_renders_ratios_and_targets() -> None:
+    settings = Settings(
+        n=100, slow_n=10, reps=1, clients=("ours", "smtplib"), sinks=("fast",), big=0
+    )
+    runs = [
+        Run("fast", "ours", 0, 100, count=100, window=0.1, wall=0.5, max_rss=40 << 20),
+        Run("fast", "smtplib", 0, 100, count=100, window=0.2, wall=0.4, max_rss=20 << 20),
+    ]
+    context = Context("2026-11-28", "cpu", 2, 0, {}, settings, {}, {})
+    text = render(context, runs, [])
+    assert "| 1,000 |" in text and "| 500 |" in text
+    assert "2.00×" in text
+    assert "not measured" in text  # no Nodemailer in this run
