@@ -176,7 +176,7 @@ def render(ctx: Context, runs: Sequence[Run], extras: Sequence[Extra]) -> str:
         "imports, CSV import, pre-flight). **ours ÷ client** compares medians: above 1, ours "
         "is faster. Peak RSS is the client process's. *App's loop*: the event loop the app "
         "runs campaigns on (uvicorn's `auto`: uvloop when installed, as it is with NiceGUI on "
-        "Linux and macOS); the CLI runs on the stdlib asyncio loop.",
+        "Linux and macOS); the CLI uses uvloop too when it is installed.",
         "",
     ]
     if s.n < _QUOTABLE_N or s.reps < _QUOTABLE_REPS:

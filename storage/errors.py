@@ -6,6 +6,10 @@ from core.errors import MailerError
 
 __all__ = [
     "AccountNotFoundError",
+    "CampaignLockedError",
+    "CampaignNotFoundError",
+    "JournalCorruptError",
+    "JournalError",
     "SettingsError",
     "StorageError",
     "VaultCorruptError",
@@ -45,3 +49,25 @@ class WrongPassphraseError(VaultError):
 
 class VaultCorruptError(VaultError):
     """The vault file or one of its records is damaged or was altered."""
+
+
+class JournalError(StorageError):
+    """The journal cannot do what was asked."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal file is damaged beyond what SQLite recovers by itself."""
+
+
+class CampaignNotFoundError(JournalError):
+    """No campaign in the journal has this id."""
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"no campaign with id {campaign_id!r} (see `campaigns`)")
+
+
+class CampaignLockedError(JournalError):
+    """Another window or process is running this campaign."""
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"campaign {campaign_id} is already running in another window or process")

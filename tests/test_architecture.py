@@ -43,10 +43,31 @@ def test_the_rule_test_catches_a_violation(tmp_path: Path) -> None:
     assert _imports(bad) == {"nicegui", "storage"}
 
 
+def _aiosmtplib_users(root: Path) -> tuple[list[str], list[str]]:
+    """Modules of `core` that import aiosmtplib: (inside core/transport/, anywhere else)."""
+    transport = root / "core" / "transport"
+    inside: list[str] = []
+    outside: list[str] = []
+    for path in sorted((root / "core").rglob("*.py")):
+        if "aiosmtplib" in _imports(path):
+            (inside if transport in path.parents else outside).append(
+                path.relative_to(root).as_posix()
+            )
+    return inside, outside
+
+
 def test_only_transport_imports_aiosmtplib() -> None:
-    users = [
-        str(path.relative_to(ROOT))
-        for path in sorted((ROOT / "core").rglob("*.py"))
-        if "aiosmtplib" in _imports(path)
-    ]
-    assert users == ["core/transport.py"]
+    inside, outside = _aiosmtplib_users(ROOT)
+    assert outside == []
+    assert "core/transport/errors.py" in inside  # the translation table sees every exception
+
+
+def test_the_aiosmtplib_rule_catches_a_module_outside_the_transport(tmp_path: Path) -> None:
+    for name in ("core/transport/client.py", "core/engine.py", "core/transport_extra.py"):
+        module = tmp_path / name
+        module.parent.mkdir(parents=True, exist_ok=True)
+        module.write_text("import aiosmtplib\n")
+    assert _aiosmtplib_users(tmp_path) == (
+        ["core/transport/client.py"],
+        ["core/engine.py", "core/transport_extra.py"],
+    )

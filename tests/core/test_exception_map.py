@@ -36,7 +36,7 @@ def _aiosmtplib_exceptions() -> list[type[BaseException]]:
 def test_every_aiosmtplib_exception_has_its_own_entry() -> None:
     mapped = {cls for cls, _ in EXCEPTION_MAP}
     missing = [cls.__name__ for cls in _aiosmtplib_exceptions() if cls not in mapped]
-    assert missing == [], f"add these to core.transport.EXCEPTION_MAP: {missing}"
+    assert missing == [], f"add these to core.transport.errors.EXCEPTION_MAP: {missing}"
 
 
 def _instance(cls: type[BaseException]) -> BaseException:

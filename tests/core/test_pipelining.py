@@ -14,8 +14,8 @@ from core.classify import FailureKind, classify
 from core.errors import DisconnectedError, Phase, ReplyError
 from core.events import CampaignStatus
 from core.models import RecipientStatus, Security, SendSettings
-from core.replies import Reply, ReplyFormatError, take_reply
 from core.transport import SMTPTransport
+from core.transport.replies import Reply, ReplyFormatError, take_reply
 from storage.history import recipients as recipient_rows
 from tests.certs import CertSet
 from tests.conftest import account_for, good_credentials

@@ -36,9 +36,20 @@ def _csv(path: Path) -> Path:
 
 
 def _wait(browser: Any, condition: Any, message: str, timeout: float = WAIT) -> Any:
+    """Poll `condition`; an element Vue replaced meanwhile just means "try again"."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition, message)
+    wait = WebDriverWait(
+        browser, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return wait.until(condition, message)
+
+
+def _texts(browser: Any, css: str) -> list[str]:
+    """The text of every element matching `css`, read in one step (no stale elements)."""
+    script = "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent.trim())"
+    return list(browser.execute_script(script, css))
 
 
 def _by_text(
@@ -92,8 +103,9 @@ def _open(browser: Any, app: RunningApp, path: str) -> None:
 
 def _outbox_count(browser: Any, app: RunningApp) -> int:
     _open(browser, app, "/outbox")
-    label = _by_text(browser, "div", "captured message", contains=True)
-    match = _COUNT_RE.search(label.text)
+    _by_text(browser, "div", "captured message", contains=True)
+    labels = [text for text in _texts(browser, "div") if "captured message" in text]
+    match = _COUNT_RE.search(labels[-1]) if labels else None
     return int(match.group(1)) if match else 0
 
 
@@ -173,7 +185,7 @@ def test_upload_compose_send_and_see_every_message_in_the_outbox(
         assert time.monotonic() < deadline, f"outbox has {count}, expected {before + 3}"
         time.sleep(0.5)
     assert count == before + len(PEOPLE)
-    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "td")]
+    cells = _texts(browser, "td")
     for email, *_ in PEOPLE:
         assert email in cells
     assert browser.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []

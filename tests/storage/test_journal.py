@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from core.events import CampaignStatus
 from core.models import Account, Recipient, RecipientStatus, SendSettings, Template
 from core.ports import Outcome
+from storage.codec import to_plain
 from storage.history import (
     Resolution,
     attempts,
@@ -30,6 +34,7 @@ from storage.journal import (
     JournalStore,
     input_hash,
 )
+from storage.journal.schema import SCHEMA_VERSION
 
 ACCOUNT = Account(host="smtp.example.com", port=587, sender="me@example.com", username="me")
 TEMPLATE = Template(subject="Hi {{ name }}", body="Hello")
@@ -123,6 +128,95 @@ def test_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(JournalCorruptError, match="damaged"):
         JournalStore(path)
+
+
+# The tables as schema 1 created them: campaigns had no attachments_digest yet.
+V1_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE campaigns(
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', account_key TEXT NOT NULL,
+    account_json TEXT NOT NULL, template_json TEXT NOT NULL, settings_json TEXT NOT NULL,
+    base_dir TEXT NOT NULL, source TEXT NOT NULL, input_hash TEXT NOT NULL,
+    total INTEGER NOT NULL);
+CREATE TABLE recipients(
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, email TEXT NOT NULL, name TEXT NOT NULL, fields_json TEXT NOT NULL,
+    line INTEGER NOT NULL, source TEXT NOT NULL, smtputf8 INTEGER NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, first_failure REAL,
+    next_attempt REAL, code INTEGER, enhanced TEXT, text TEXT NOT NULL DEFAULT '',
+    message_id TEXT, updated REAL, PRIMARY KEY(campaign_id, seq));
+CREATE TABLE attempts(
+    id INTEGER PRIMARY KEY, campaign_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL,
+    event TEXT NOT NULL, code INTEGER, enhanced TEXT, text TEXT NOT NULL DEFAULT '',
+    message_id TEXT);
+CREATE TABLE sends(account_key TEXT NOT NULL, at REAL NOT NULL);
+INSERT INTO meta(key, value) VALUES('schema_version', '1');
+"""
+
+
+def _stored_schema_version(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (value,) = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return str(value)
+
+
+def test_new_journal_records_the_current_schema_version(tmp_path: Path) -> None:
+    JournalStore(tmp_path / "journal.sqlite3").close()
+    assert _stored_schema_version(tmp_path / "journal.sqlite3") == str(SCHEMA_VERSION)
+
+
+def test_journal_from_schema_1_is_migrated_and_keeps_its_campaign(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.executescript(V1_SCHEMA)
+        conn.execute(
+            "INSERT INTO campaigns(id, name, created, updated, status, account_key, account_json,"
+            " template_json, settings_json, base_dir, source, input_hash, total) "
+            "VALUES('old', 'before', 1.0, 1.0, 'draft', 'me@smtp.example.com', ?, ?, ?, '.', "
+            "'list.csv', 'abc', 1)",
+            (
+                json.dumps(to_plain(ACCOUNT)),
+                json.dumps(to_plain(TEMPLATE)),
+                json.dumps(to_plain(SendSettings())),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO recipients(campaign_id, seq, email, name, fields_json, line, source, "
+            "smtputf8, status) VALUES('old', 1, 'p0@example.com', '', '{}', 2, '', 0, 'pending')"
+        )
+        conn.commit()
+
+    store = JournalStore(path)
+    record = store.campaign("old")
+    assert record.attachments_digest == ""
+    assert (record.name, record.account, record.template) == ("before", ACCOUNT, TEMPLATE)
+    assert store.counts("old").pending == 1
+    assert _stored_schema_version(path) == str(SCHEMA_VERSION)
+    newer = store.create_campaign(
+        name="after",
+        account=ACCOUNT,
+        template=TEMPLATE,
+        settings=SendSettings(),
+        recipients=people(1),
+        attachments_digest="d1",
+    )
+    assert store.campaign(newer).attachments_digest == "d1"
+    store.close()
+    assert JournalStore(path).campaign("old").attachments_digest == ""  # opens again as is
+
+
+def test_journal_from_a_newer_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    JournalStore(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+        conn.commit()
+    with pytest.raises(JournalError, match="made by a newer Bulk Mailer") as caught:
+        JournalStore(path)
+    assert not isinstance(caught.value, JournalCorruptError)
+    assert "schema 99" in str(caught.value)
+    assert _stored_schema_version(path) == "99"
 
 
 def test_deferred_recipient_is_due_only_at_its_time(store: JournalStore) -> None:

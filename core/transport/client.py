@@ -1,10 +1,9 @@
-"""The one place that talks to aiosmtplib: strict TLS, login, one reused connection, proxies."""
+"""The SMTP client: one reused connection, strict TLS policy, rate-limited login, proxies."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import socket
 import ssl
 import time
@@ -14,63 +13,36 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 from aiosmtplib.email import quote_address
-from python_socks import ProxyConnectionError as _SocksConnectionError
-from python_socks import ProxyError as _SocksError
-from python_socks import ProxyTimeoutError as _SocksTimeoutError
 from python_socks import ProxyType
 from python_socks.async_.asyncio import Proxy as _SocksProxy
 
 from core.errors import (
-    AuthError,
     ConnectError,
     DisconnectedError,
-    DNSError,
     DowngradeError,
     NotSupportedError,
     Phase,
-    ProxyError,
     ReplyError,
     SMTPError,
-    TimedOutError,
-    TLSError,
 )
 from core.models import Account, AuthMethod, Credentials, ProxyKind, Security
-from core.replies import Reply, ReplyFormatError, ReplyReader
+from core.transport.errors import translating
+from core.transport.pipeline import (
+    SMTP_CLOSING,
+    SMTP_OK,
+    data_lines,
+    envelope,
+    final_reply,
+    take_over,
+    write,
+)
+from core.transport.replies import Reply
+from core.transport.tls import build_tls_context
 
-__all__ = [
-    "EXCEPTION_MAP",
-    "LoginGuard",
-    "Reply",
-    "SMTPTransport",
-    "SessionInfo",
-    "StepCallback",
-    "build_tls_context",
-    "translate_exception",
-]
+__all__ = ["DataStartHook", "LoginGuard", "SMTPTransport", "SessionInfo", "StepCallback"]
 
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
 DataStartHook = Callable[[], Awaitable[None] | None]
-
-_STUFF_RE = re.compile(rb"(?m)^\.")
-_EOL_RE = re.compile(rb"\r\n|\r|\n")
-_SMTP_START_INPUT = 354
-_SMTP_OK = 250
-_SMTP_WILL_FORWARD = 251
-_SMTP_CLOSING = 421  # RFC 5321: the server closes the connection after this reply
-# What aiosmtplib refuses in a command line (CR, LF and NUL above all: command injection).
-_COMMAND_INJECTION_RE = re.compile(rb"[\x00-\x1f\x7f]")
-
-# Verify codes from OpenSSL, named so a person can act on them.
-_TLS_REASONS = {
-    10: "expired",
-    9: "not-yet-valid",
-    62: "hostname",
-    18: "unknown-ca",
-    19: "unknown-ca",
-    20: "unknown-ca",
-    21: "unknown-ca",
-    2: "unknown-ca",
-}
 
 
 @dataclass(slots=True)
@@ -86,144 +58,6 @@ class SessionInfo:
     @property
     def encrypted(self) -> bool:
         return self.tls_version is not None
-
-
-def build_tls_context(account: Account) -> ssl.SSLContext:
-    """A client context that verifies certificates unless the account explicitly says not to."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if account.tls.ca_file:
-        try:
-            context.load_verify_locations(cafile=account.tls.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise TLSError(
-                f"cannot load the CA file {account.tls.ca_file!r}: {exc}", reason="ca-file"
-            ) from exc
-    if not account.tls.verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _tls_error(exc: BaseException, phase: Phase) -> TLSError:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = _TLS_REASONS.get(getattr(exc, "verify_code", 0), "certificate")
-        detail = getattr(exc, "verify_message", "") or str(exc)
-        return TLSError(f"certificate check failed: {detail}", phase=phase, reason=reason)
-    return TLSError(f"TLS handshake failed: {exc}", phase=phase, reason="handshake")
-
-
-def _root_cause(exc: BaseException) -> BaseException | None:
-    seen: set[int] = set()
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, ssl.SSLError | socket.gaierror | ConnectionRefusedError | OSError):
-            return cause
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _from_connect_error(exc: aiosmtplib.SMTPConnectError, phase: Phase) -> SMTPError:
-    cause = _root_cause(exc)
-    if isinstance(cause, ssl.SSLError):
-        return _tls_error(cause, Phase.TLS)
-    if isinstance(cause, socket.gaierror):
-        return DNSError(f"cannot resolve the server's name: {cause.strerror or cause}")
-    if isinstance(cause, ConnectionRefusedError):
-        return ConnectError("connection refused (nothing listens on that port)", refused=True)
-    return ConnectError(f"cannot connect: {exc}", phase=phase)
-
-
-def _response(
-    exc: aiosmtplib.SMTPResponseException, phase: Phase, kind: type[SMTPError]
-) -> SMTPError:
-    return kind(
-        f"server replied to {phase.value.upper()}", phase=phase, code=exc.code, text=exc.message
-    )
-
-
-def _recipients_refused(exc: aiosmtplib.SMTPRecipientsRefused, phase: Phase) -> SMTPError:
-    first = exc.recipients[0] if exc.recipients else None
-    if first is None:
-        return ReplyError("recipient refused", phase=Phase.RCPT)
-    return ReplyError(
-        "recipient refused",
-        phase=Phase.RCPT,
-        code=first.code,
-        text=first.message,
-        recipient=first.recipient,
-    )
-
-
-_Translator = Callable[[BaseException, Phase], SMTPError]
-
-# Every aiosmtplib exception class, most specific first. A test checks none is missing.
-EXCEPTION_MAP: tuple[tuple[type[BaseException], _Translator], ...] = (
-    (
-        aiosmtplib.SMTPConnectTimeoutError,
-        lambda e, p: TimedOutError(f"no answer from the server in time ({e})", phase=Phase.CONNECT),
-    ),
-    (aiosmtplib.SMTPConnectResponseError, lambda e, p: _response(e, Phase.GREETING, ReplyError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPConnectError, lambda e, p: _from_connect_error(e, p)),  # type: ignore[arg-type]
-    (
-        aiosmtplib.SMTPReadTimeoutError,
-        lambda e, p: TimedOutError(
-            f"timed out waiting for the reply to {p.value.upper()}", phase=p
-        ),
-    ),
-    (
-        aiosmtplib.SMTPTimeoutError,
-        lambda e, p: TimedOutError(f"timed out during {p.value.upper()}", phase=p),
-    ),
-    (
-        aiosmtplib.SMTPServerDisconnected,
-        lambda e, p: DisconnectedError(
-            f"the server closed the connection during {p.value.upper()}", phase=p
-        ),
-    ),
-    (aiosmtplib.SMTPAuthenticationError, lambda e, p: _response(e, Phase.AUTH, AuthError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPSenderRefused, lambda e, p: _response(e, Phase.MAIL, ReplyError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPRecipientRefused, lambda e, p: _response(e, Phase.RCPT, ReplyError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPRecipientsRefused, lambda e, p: _recipients_refused(e, p)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPHeloError, lambda e, p: _response(e, Phase.EHLO, ReplyError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPDataError, lambda e, p: _response(e, p, ReplyError)),  # type: ignore[arg-type]
-    (
-        aiosmtplib.SMTPNotSupported,
-        lambda e, p: NotSupportedError(f"not supported by the server: {e}", phase=p),
-    ),
-    (aiosmtplib.SMTPResponseException, lambda e, p: _response(e, p, ReplyError)),  # type: ignore[arg-type]
-    (aiosmtplib.SMTPException, lambda e, p: NotSupportedError(str(e), phase=p)),
-)
-
-
-def translate_exception(exc: BaseException, phase: Phase) -> SMTPError:
-    """Turn any aiosmtplib / ssl / socket / proxy exception into one of ours."""
-    if isinstance(exc, SMTPError):
-        return exc
-    for cls, translate in EXCEPTION_MAP:
-        if isinstance(exc, cls):
-            return translate(exc, phase)
-    if isinstance(exc, ssl.SSLError):
-        return _tls_error(exc, phase)
-    if isinstance(exc, _SocksTimeoutError):
-        return ProxyError(f"the proxy did not answer in time: {exc}")
-    if isinstance(exc, _SocksConnectionError | _SocksError):
-        return ProxyError(f"proxy: {exc}")
-    if isinstance(exc, socket.gaierror):
-        return DNSError(f"cannot resolve the server's name: {exc.strerror or exc}")
-    if isinstance(exc, ConnectionRefusedError):
-        return ConnectError("connection refused (nothing listens on that port)", refused=True)
-    if isinstance(exc, TimeoutError):
-        return TimedOutError(f"timed out during {phase.value.upper()}", phase=phase)
-    if isinstance(exc, ConnectionError | OSError):
-        if phase in {Phase.CONNECT, Phase.PROXY, Phase.DNS}:
-            return ConnectError(f"cannot connect: {exc}", phase=phase)
-        return DisconnectedError(
-            f"the connection broke during {phase.value.upper()}: {exc}", phase=phase
-        )
-    if isinstance(exc, ValueError):
-        return NotSupportedError(f"refused to send: {exc}", phase=phase)
-    raise exc
 
 
 class LoginGuard:
@@ -438,7 +272,7 @@ class SMTPTransport:
         """MAIL FROM; raises a classified error on anything but 250."""
         smtp = self._require()
         options = ["SMTPUTF8"] if smtputf8 else []
-        with self._phase(Phase.MAIL):
+        with translating(Phase.MAIL):
             reply = await smtp.mail(
                 sender, options=options, encoding="utf-8" if smtputf8 else "ascii"
             )
@@ -450,7 +284,7 @@ class SMTPTransport:
             return
         smtp = self._require()
         try:
-            with self._phase(Phase.RSET):
+            with translating(Phase.RSET):
                 await smtp.rset()
         except SMTPError:
             await self.close(polite=False)
@@ -485,14 +319,25 @@ class SMTPTransport:
                 phase=Phase.RCPT,
                 recipient=recipient,
             )
-        reader = _take_over(smtp)
+        reader = take_over(smtp)
         try:
             try:
-                await self._envelope(reader, smtp, sender, recipient, extra_recipients, smtputf8)
+                with translating(Phase.MAIL):
+                    quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
+                await envelope(
+                    reader,
+                    sender=sender,
+                    quoted_sender=quoted,
+                    recipient=recipient,
+                    extra_recipients=extra_recipients,
+                    smtputf8=smtputf8,
+                    pipelining=smtp.supports_extension("pipelining"),
+                    timeout=self.account.timeouts.command,
+                )
             except SMTPError as exc:
                 exc.recipient = exc.recipient or recipient
                 reader.restore()
-                if exc.code is not None and exc.code != _SMTP_CLOSING:
+                if exc.code is not None and exc.code != SMTP_CLOSING:
                     await self.rset()
                 else:
                     await self.close(polite=False)
@@ -509,18 +354,18 @@ class SMTPTransport:
                     await self.close(polite=False)
                     raise
             try:
-                with self._phase(Phase.MESSAGE):
-                    _write(reader, _data_lines(payload) + b".\r\n")
-                    reply = await self._final_reply(smtp, reader)
+                with translating(Phase.MESSAGE):
+                    write(reader, data_lines(payload) + b".\r\n")
+                    reply = await final_reply(smtp, reader, self.account.timeouts.data)
             except SMTPError as exc:
                 exc.recipient = recipient
-                if exc.code is None or exc.code == _SMTP_CLOSING:
+                if exc.code is None or exc.code == SMTP_CLOSING:
                     reader.restore()
                     await self.close(polite=False)
                 raise
         finally:
             reader.restore()
-        if reply.code != _SMTP_OK:
+        if reply.code != SMTP_OK:
             raise ReplyError(
                 "server refused the message",
                 phase=Phase.MESSAGE,
@@ -529,61 +374,6 @@ class SMTPTransport:
                 recipient=recipient,
             )
         return reply
-
-    async def _envelope(
-        self,
-        reader: ReplyReader,
-        smtp: aiosmtplib.SMTP,
-        sender: str,
-        recipient: str,
-        extra_recipients: Sequence[str],
-        smtputf8: bool,
-    ) -> None:
-        """MAIL, RCPT (main, then extra) and DATA, up to the server's 354."""
-        encoding = "utf-8" if smtputf8 else "ascii"
-        with self._phase(Phase.MAIL):
-            options = b" SMTPUTF8" if smtputf8 else b""
-            mail = _command(b"MAIL FROM:" + self._quoted(sender, encoding) + options)
-        with self._phase(Phase.RCPT):
-            rcpts = [
-                _command(b"RCPT TO:" + quote_address(address).encode(encoding))
-                for address in (recipient, *extra_recipients)
-            ]
-        head = [_Step(Phase.MAIL, mail, sender), _Step(Phase.RCPT, rcpts[0], recipient)]
-        tail = [_Step(Phase.RCPT, command, None) for command in rcpts[1:]]
-        tail.append(_Step(Phase.DATA, b"DATA\r\n", None))
-        if not smtp.supports_extension("pipelining"):
-            groups = [[step] for step in (*head, *tail)]
-        elif extra_recipients:
-            groups = [head, tail]  # the others only once the main recipient is accepted
-        else:
-            groups = [[*head, *tail]]
-        for group in groups:
-            await self._exchange(reader, group)
-
-    async def _exchange(self, reader: ReplyReader, steps: Sequence[_Step]) -> None:
-        """Write `steps` at once, read a reply for each in order, raise the first refusal.
-
-        Every reply of the group is read before raising, so none is left to be taken for the
-        reply to a later command; only a 421 (the server is closing) stops at once.
-        """
-        timeout = self.account.timeouts.command
-        with self._phase(steps[0].phase):
-            _write(reader, b"".join(step.command for step in steps))
-        refusal: SMTPError | None = None
-        for step in steps:
-            with self._phase(step.phase):
-                reply = await _read(reader, timeout)
-            if refusal is None:
-                refusal = step.refusal(reply)
-                if refusal is not None and reply.code == _SMTP_CLOSING:
-                    raise refusal
-            elif step.phase is Phase.DATA and reply.code == _SMTP_START_INPUT:
-                # The server took DATA although the transaction failed. A lone dot would end
-                # an empty message; closing the connection abandons it, delivering nothing.
-                reader.close()
-        if refusal is not None:
-            raise refusal
 
     def _quoted(self, sender: str, encoding: str) -> bytes:
         """`<sender>` as aiosmtplib quotes it; the sender rarely changes, so it is kept."""
@@ -594,17 +384,9 @@ class SMTPTransport:
             self._quoted_cache = {key: quoted}
         return quoted
 
-    async def _final_reply(self, smtp: aiosmtplib.SMTP, reader: ReplyReader) -> Reply:
-        try:
-            return await _read(reader, self.account.timeouts.data)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
-            reader.restore()
-            smtp.close()
-            raise
-
     async def noop(self) -> Reply:
         smtp = self._require()
-        with self._phase(Phase.RSET):
+        with translating(Phase.RSET):
             reply = await smtp.noop()
         return Reply(reply.code, reply.message)
 
@@ -616,91 +398,9 @@ class SMTPTransport:
         return self._smtp
 
     @contextlib.contextmanager
-    def _phase(self, phase: Phase) -> Iterator[None]:
-        try:
-            yield
-        except SMTPError:
-            raise
-        except Exception as exc:
-            raise translate_exception(exc, phase) from exc
-
-    @contextlib.contextmanager
     def _step(self, name: str, phase: Phase) -> Iterator[None]:
         started = time.perf_counter()
-        with self._phase(phase):
+        with translating(phase):
             yield
         if self._on_step is not None:
             self._on_step(name, time.perf_counter() - started, "")
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One envelope command and who it is about (None: a refusal does not fail the message)."""
-
-    phase: Phase
-    command: bytes
-    address: str | None
-
-    def refusal(self, reply: Reply) -> SMTPError | None:
-        """The error this reply means for the message, translated as aiosmtplib's would be."""
-        code, text = reply.code, reply.text
-        if self.phase is Phase.DATA:
-            if code == _SMTP_START_INPUT:
-                return None
-            return ReplyError("server refused DATA", phase=Phase.DATA, code=code, text=text)
-        if self.address is None:
-            return None  # a Cc/Bcc recipient: best effort
-        exc: aiosmtplib.SMTPResponseException
-        if self.phase is Phase.MAIL:
-            if code == _SMTP_OK:
-                return None
-            exc = aiosmtplib.SMTPSenderRefused(code, text, self.address)
-        else:
-            if code in (_SMTP_OK, _SMTP_WILL_FORWARD):
-                return None
-            exc = aiosmtplib.SMTPRecipientRefused(code, text, self.address)
-        error = translate_exception(exc, self.phase)
-        error.__cause__ = exc
-        return error
-
-
-def _command(line: bytes) -> bytes:
-    """A command line with its CRLF; control characters are refused as aiosmtplib does."""
-    if _COMMAND_INJECTION_RE.search(line):
-        raise ValueError("Command arg contains a prohibited control character")
-    return line + b"\r\n"
-
-
-def _take_over(smtp: aiosmtplib.SMTP) -> ReplyReader:
-    """Read this connection's replies with a `ReplyReader` until it is restored."""
-    protocol = smtp.protocol
-    transport = protocol.transport if protocol is not None else None
-    if protocol is None or transport is None:
-        raise DisconnectedError("not connected", phase=Phase.MAIL)
-    return ReplyReader(transport, protocol)
-
-
-def _data_lines(payload: bytes) -> bytes:
-    """The message as DATA sends it: CRLF line ends, leading dots doubled, a final CRLF."""
-    data = _EOL_RE.sub(b"\r\n", payload)
-    data = _STUFF_RE.sub(b"..", data)
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
-
-
-def _write(reader: ReplyReader, data: bytes) -> None:
-    try:
-        reader.write(data)
-    except ConnectionError as exc:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost") from exc
-
-
-async def _read(reader: ReplyReader, timeout: float | None) -> Reply:
-    """The next reply; failures raised as aiosmtplib's, so they translate the same way."""
-    try:
-        return await reader.read(timeout)
-    except TimeoutError as exc:
-        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
-    except ConnectionError as exc:
-        raise aiosmtplib.SMTPServerDisconnected(str(exc)) from exc
-    except ReplyFormatError as exc:
-        raise aiosmtplib.SMTPResponseException(-1, str(exc)) from exc

@@ -1,0 +1,24 @@
+"""The one place that talks to aiosmtplib: strict TLS, login, one reused connection, proxies.
+
+- `client`: `SMTPTransport` (connect, STARTTLS and login policy, send) and `LoginGuard`.
+- `pipeline`: one transaction on the wire, envelope commands pipelined (RFC 2920).
+- `replies`: the reply parser and the `ReplyReader` that reads pipelined replies in order.
+- `errors`: `EXCEPTION_MAP` and `translate_exception`, where third-party errors become ours.
+- `tls`: the verifying TLS context and certificate failures named.
+"""
+
+from core.transport.client import LoginGuard, SessionInfo, SMTPTransport, StepCallback
+from core.transport.errors import EXCEPTION_MAP, translate_exception
+from core.transport.replies import Reply
+from core.transport.tls import build_tls_context
+
+__all__ = [
+    "EXCEPTION_MAP",
+    "LoginGuard",
+    "Reply",
+    "SMTPTransport",
+    "SessionInfo",
+    "StepCallback",
+    "build_tls_context",
+    "translate_exception",
+]

@@ -1,0 +1,32 @@
+"""The crash-safe campaign journal: SQLite in WAL mode, one durable commit per message.
+
+- `store`: `JournalStore`, every campaign in one file (create, recover, counts, sends window).
+- `campaign`: `SqliteCampaignJournal`, one campaign as the engine sees it, and its lock.
+- `records`: `CampaignRecord`, `account_key` and `input_hash`.
+- `schema`: the tables, `SCHEMA_VERSION` and the migrations run when a journal is opened.
+The errors live with the other storage errors in `storage.errors` and are re-exported here.
+"""
+
+from storage.errors import (
+    CampaignLockedError,
+    CampaignNotFoundError,
+    JournalCorruptError,
+    JournalError,
+)
+from storage.journal.campaign import SqliteCampaignJournal
+from storage.journal.records import CampaignRecord, account_key, input_hash
+from storage.journal.schema import SCHEMA_VERSION
+from storage.journal.store import JournalStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CampaignLockedError",
+    "CampaignNotFoundError",
+    "CampaignRecord",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalStore",
+    "SqliteCampaignJournal",
+    "account_key",
+    "input_hash",
+]
