@@ -78,7 +78,7 @@ class Client:
 CLIENTS: tuple[Client, ...] = (
     Client("ours", "Bulk Mailer pipeline (render + durable journal + send), app's loop", ""),
     Client("ours-asyncio", "Bulk Mailer pipeline on the stdlib asyncio loop", ""),
-    Client("cli", "Bulk Mailer CLI `python main.py send` (asyncio loop)", ""),
+    Client("cli", "Bulk Mailer CLI `python main.py send` (uvloop when installed)", ""),
     Client("smtplib", "smtplib + EmailMessage, one connection", ""),
     Client("smtplib-per-msg", "smtplib + EmailMessage, a connection per message", ""),
     Client("mailmerge", "mailmerge CLI (a connection per message)", "mailmerge"),

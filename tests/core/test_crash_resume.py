@@ -45,9 +45,11 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+@pytest.fixture(params=["pipelining", "one-command-at-a-time"])
+def sink(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int, Path]]:
+    """The server, offering PIPELINING (the durable record overlaps the round trip) or not."""
     log = tmp_path / "server.log"
+    extra = ["--pipelining"] if request.param == "pipelining" else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -57,6 +59,7 @@ def sink(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             str(log),
             "--reply-delay",
             REPLY_DELAY,
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
