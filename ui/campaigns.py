@@ -129,6 +129,7 @@ def create_campaign(store: JournalStore, prepared: Prepared) -> str:
         base_dir=str(draft.base_dir),
         source=draft.source,
         attachments_digest=attachments_digest(draft.template, draft.base_dir),
+        inputs=prepared.input_hash,
     )
 
 

@@ -68,8 +68,11 @@ class JournalStore:
         base_dir: str = ".",
         source: str = "",
         attachments_digest: str = "",
+        inputs: str | None = None,
     ) -> str:
         """Snapshot the inputs and every recipient (as pending); returns the new campaign id.
+
+        `inputs` is `input_hash(template, recipients)` when the caller has it already.
 
         `attachments_digest` fingerprints the attachment files, which live outside the journal,
         so a resume can tell when they changed.
@@ -94,7 +97,7 @@ class JournalStore:
                     json.dumps(to_plain(settings)),
                     str(base_dir),
                     source,
-                    input_hash(template, recipients),
+                    inputs or input_hash(template, recipients),
                     attachments_digest,
                     len(recipients),
                 ),

@@ -81,6 +81,14 @@ def plain_args(handle: ServerHandle) -> list[str]:
     return ["--host", "127.0.0.1", "--port", str(handle.port), "--security", "none"]
 
 
+def send_args(
+    handle: ServerHandle, recipients: Path, template: Path, *extra: str, fast: bool = True
+) -> list[str]:
+    """`send` to a plain test server; `fast`: no delay and no confirmation."""
+    args = ["send", "--recipients", str(recipients), "--template", str(template)]
+    return [*args, *plain_args(handle), *(["--delay-ms", "0", "--yes"] if fast else []), *extra]
+
+
 def test_verify_prints_a_step_report_and_exits_0(
     servers: Start,
     certs: CertSet,
@@ -126,19 +134,7 @@ def test_mailmerge_files_send_unchanged(
 ) -> None:
     handle = servers("plain", auth=False)
     database, template = files
-    code = main(
-        [
-            "send",
-            "--recipients",
-            str(database),
-            "--template",
-            str(template),
-            *plain_args(handle),
-            "--delay-ms",
-            "0",
-            "--yes",
-        ]
-    )
+    code = main(send_args(handle, database, template))
     out = capsys.readouterr().out
     assert code == 0, out
     messages = handle.recorder.parsed()
@@ -153,20 +149,7 @@ def test_dry_run_sends_nothing(
 ) -> None:
     handle = servers("plain", auth=False)
     database, template = files
-    assert (
-        main(
-            [
-                "send",
-                "--recipients",
-                str(database),
-                "--template",
-                str(template),
-                *plain_args(handle),
-                "--dry-run",
-            ]
-        )
-        == 0
-    )
+    assert main(send_args(handle, database, template, "--dry-run", fast=False)) == 0
     out = capsys.readouterr().out
     assert "Dry run: 2 messages" in out and "Subject: Testing mailmerge" in out
     assert handle.recorder.connections == 0
@@ -179,9 +162,7 @@ def test_without_yes_off_a_terminal_it_refuses(
 ) -> None:
     handle = servers("plain", auth=False)
     database, template = files
-    code = main(
-        ["send", "--recipients", str(database), "--template", str(template), *plain_args(handle)]
-    )
+    code = main(send_args(handle, database, template, fast=False))
     assert code == 2
     assert "--yes" in capsys.readouterr().err
     assert handle.recorder.messages == []
@@ -196,22 +177,7 @@ def test_refused_recipient_exits_1_then_export_and_retry(
     handle = servers("plain", auth=False)
     handle.recorder.rcpt_replies["bob@bobdomain.com"] = ["550 5.1.1 no such user"]
     database, template = files
-    assert (
-        main(
-            [
-                "send",
-                "--recipients",
-                str(database),
-                "--template",
-                str(template),
-                *plain_args(handle),
-                "--delay-ms",
-                "0",
-                "--yes",
-            ]
-        )
-        == 1
-    )
+    assert main(send_args(handle, database, template)) == 1
     out = capsys.readouterr().out
     campaign_id = out.split("Campaign ")[1].split()[0]
     assert "1 failed" in out
@@ -237,17 +203,7 @@ def test_sender_refused_aborts_with_exit_3_then_twin_guard_and_resume(
     handle = servers("plain", auth=False)
     handle.recorder.mail_reply = "553 5.7.1 sender not allowed"
     database, template = files
-    send = [
-        "send",
-        "--recipients",
-        str(database),
-        "--template",
-        str(template),
-        *plain_args(handle),
-        "--delay-ms",
-        "0",
-        "--yes",
-    ]
+    send = send_args(handle, database, template)
     assert main(send) == 3
     out = capsys.readouterr().out
     campaign_id = out.split("Campaign ")[1].split()[0]
@@ -269,22 +225,7 @@ def test_unknown_result_is_resolved_by_a_person(
     handle = servers("plain", auth=False)
     handle.recorder.drop_after_data.add("bob@bobdomain.com")
     database, template = files
-    assert (
-        main(
-            [
-                "send",
-                "--recipients",
-                str(database),
-                "--template",
-                str(template),
-                *plain_args(handle),
-                "--delay-ms",
-                "0",
-                "--yes",
-            ]
-        )
-        == 1
-    )
+    assert main(send_args(handle, database, template)) == 1
     out = capsys.readouterr().out
     campaign_id = out.split("Campaign ")[1].split()[0]
     assert "1 unknown" in out and "resolve" in out
@@ -306,34 +247,10 @@ def test_bad_csv_encoding_is_a_usage_error_with_the_line(
     bad.write_bytes(
         "email,name,number\nann@example.com,Ann,1\nbob@example.com,Jos\xe9,2\n".encode("cp1252")
     )
-    code = main(
-        [
-            "send",
-            "--recipients",
-            str(bad),
-            "--template",
-            str(template),
-            *plain_args(handle),
-            "--yes",
-        ]
-    )
+    code = main(send_args(handle, bad, template, "--yes", fast=False))
     assert code == 2
     assert "line 3" in capsys.readouterr().err
-    code = main(
-        [
-            "send",
-            "--recipients",
-            str(bad),
-            "--template",
-            str(template),
-            *plain_args(handle),
-            "--delay-ms",
-            "0",
-            "--yes",
-            "--encoding",
-            "cp1252",
-        ]
-    )
+    code = main(send_args(handle, bad, template, "--encoding", "cp1252"))
     assert code == 0
     names = [str(m["To"]) for m in handle.recorder.parsed()]
     assert names == ["ann@example.com", "bob@example.com"]
@@ -344,19 +261,7 @@ def test_export_to_stdout(
 ) -> None:
     handle = servers("plain", auth=False)
     database, template = files
-    main(
-        [
-            "send",
-            "--recipients",
-            str(database),
-            "--template",
-            str(template),
-            *plain_args(handle),
-            "--delay-ms",
-            "0",
-            "--yes",
-        ]
-    )
+    main(send_args(handle, database, template))
     campaign_id = capsys.readouterr().out.split("Campaign ")[1].split()[0]
     assert main(["export", campaign_id, "--out", "-"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
