@@ -14,6 +14,7 @@ from core.events import CampaignStatus
 from core.models import RecipientStatus
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
+from storage.journal.reader import recipient_status
 
 __all__ = [
     "AttemptRow",
@@ -86,14 +87,6 @@ class AttemptRow:
     text: str
 
 
-def _status(raw: str) -> RecipientStatus:
-    if raw == "sending":
-        return RecipientStatus.PENDING
-    if raw == "data":
-        return RecipientStatus.UNKNOWN
-    return RecipientStatus(raw)
-
-
 def list_campaigns(store: JournalStore) -> list[CampaignSummary]:
     """Every campaign, newest first, with its counts."""
     rows = store.conn.execute(
@@ -151,7 +144,7 @@ def _iter_recipients(
             r[1],
             r[2],
             r[3],
-            _status(r[4]),
+            recipient_status(r[4]),
             r[5],
             r[6],
             r[7],

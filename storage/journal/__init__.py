@@ -3,6 +3,7 @@
 - `store`: `JournalStore`, every campaign in one file (create, recover, counts, sends window).
 - `campaign`: `SqliteCampaignJournal`, one campaign as the engine sees it, and its lock.
 - `records`: `CampaignRecord`, `account_key` and `input_hash`.
+- `reader`: `JournalReader`, a read-only look that never creates or locks anything.
 - `schema`: the tables, `SCHEMA_VERSION` and the migrations run when a journal is opened.
 The errors live with the other storage errors in `storage.errors` and are re-exported here.
 """
@@ -14,6 +15,7 @@ from storage.errors import (
     JournalError,
 )
 from storage.journal.campaign import SqliteCampaignJournal
+from storage.journal.reader import JournalReader
 from storage.journal.records import CampaignRecord, account_key, input_hash
 from storage.journal.schema import SCHEMA_VERSION
 from storage.journal.store import JournalStore
@@ -25,6 +27,7 @@ __all__ = [
     "CampaignRecord",
     "JournalCorruptError",
     "JournalError",
+    "JournalReader",
     "JournalStore",
     "SqliteCampaignJournal",
     "account_key",

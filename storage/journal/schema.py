@@ -9,12 +9,19 @@ from pathlib import Path
 from storage.errors import JournalCorruptError, JournalError
 from storage.paths import secure_file
 
-__all__ = ["IN_FLIGHT_DATA", "IN_FLIGHT_INTENT", "MIGRATIONS", "SCHEMA_VERSION", "connect"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "IN_FLIGHT_DATA",
+    "IN_FLIGHT_INTENT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "connect",
+]
 
 SCHEMA_VERSION = 2
 IN_FLIGHT_INTENT = "sending"  # intent recorded, DATA not reached: safe to send again
 IN_FLIGHT_DATA = "data"  # DATA accepted, final dot maybe sent: UNKNOWN after a crash
-_BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 30_000
 
 # The current schema. Each statement is idempotent: it also fills in what an older journal
 # lacks, after the migrations below have changed its existing tables.
@@ -70,7 +77,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -12,7 +12,6 @@ import collections
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,11 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from storage.journal import JournalReader
+from storage.journal.store import JOURNAL_FILE
+
 ROOT = Path(__file__).resolve().parents[2]
 TORTURE = os.environ.get("BULKMAILER_TORTURE") == "1"
 RECIPIENTS = 4000 if TORTURE else 700
 KILLS = 40 if TORTURE else 8
 REPLY_DELAY = "0.005"  # seconds the server waits between storing a message and its 250
+CAMPAIGN_CREATED_TIMEOUT = 120.0  # seconds; generous for a loaded machine
 SEED = int(os.environ.get("BULKMAILER_CRASH_SEED", "20261128"))
 
 TEMPLATE = """TO: {{ email }}
@@ -77,19 +80,22 @@ def sink(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[int, 
 
 
 def _campaign_ids(home: Path) -> list[str]:
-    db = home / "journal.sqlite3"
-    if not db.exists():
-        return []
-    with sqlite3.connect(db) as conn:
-        return [row[0] for row in conn.execute("SELECT id FROM campaigns ORDER BY created")]
+    # The child may have been killed after creating the file but before committing the
+    # tables: the reader says "no campaigns yet" and the next run sends afresh.
+    return JournalReader(home / JOURNAL_FILE).campaign_ids()
 
 
 def _statuses(home: Path, campaign_id: str) -> dict[str, str]:
-    with sqlite3.connect(home / "journal.sqlite3") as conn:
-        rows = conn.execute(
-            "SELECT email, status FROM recipients WHERE campaign_id=?", (campaign_id,)
-        ).fetchall()
-    return dict(rows)
+    return {e: s.value for e, s in JournalReader(home / JOURNAL_FILE).statuses(campaign_id).items()}
+
+
+def _wait_for_campaign(home: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the campaign is in the journal, so that each kill lands while it sends
+    (on a loaded machine start-up alone can outlast the random sleep)."""
+    deadline = time.monotonic() + CAMPAIGN_CREATED_TIMEOUT
+    while not _campaign_ids(home) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the sender never created its campaign"
+        time.sleep(0.02)
 
 
 def _start(home: Path, port: int, files: tuple[Path, Path]) -> subprocess.Popen[bytes]:
@@ -138,7 +144,8 @@ def test_sigkill_and_resume_never_skips_or_duplicates(
     kills = 0
     for _ in range(KILLS):
         proc = _start(home, port, (recipients, template))
-        time.sleep(rng.uniform(0.45, 1.1))
+        _wait_for_campaign(home, proc)
+        time.sleep(rng.uniform(0.2, 0.8))
         if proc.poll() is not None:
             break  # finished before we could kill it
         proc.send_signal(signal.SIGKILL)
