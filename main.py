@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args and (args[0] in COMMANDS or args[0] in {"-h", "--help"}):
         return run(args)
-    from ui.launch import launch
+    from ui.web.launch import launch
 
     return launch(args)
 

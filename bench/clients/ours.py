@@ -26,7 +26,7 @@ from core.mailmerge import load_mailmerge
 from core.models import Account, AuthMethod, Credentials, Security, SendSettings
 from core.recipients import load_recipients
 from storage.journal import JournalStore
-from ui.campaigns import CampaignSession, Draft, create_campaign, prepare
+from ui.services.campaigns import CampaignSession, Draft, create_campaign, prepare
 
 __all__ = ["app_loop_factory", "main", "run_campaign"]
 

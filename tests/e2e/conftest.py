@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.apprun import RunningApp, start_app
-from ui.launch import READY_MARKER, SANDBOX_MARKER, free_port
+from ui.web.launch import READY_MARKER, SANDBOX_MARKER, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.apprun import RunningApp
-from ui.security import cookie_name
+from ui.web.security import cookie_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.apprun import start_app
-from ui.launch import READY_MARKER, WINDOW_MARKER
+from ui.web.launch import READY_MARKER, WINDOW_MARKER
 
 pytestmark = [pytest.mark.native, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ from nicegui.testing import User
 
 from core.models import Account, SendSettings, Template
 from core.recipients import parse_bytes
-from ui.state import SANDBOX_KEY, AppState, get_state, reset_state
+from ui.services.state import SANDBOX_KEY, AppState, get_state, reset_state
 
 __all__ = [
     "HOSTILE",

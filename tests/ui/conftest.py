@@ -14,9 +14,10 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 from storage.outbox import OutboxStore
-from ui import sandbox
-from ui.app import root
-from ui.state import reset_state
+from ui.services import sandbox
+from ui.services.state import reset_state
+from ui.web.app import root
+from ui.web.outbox import outbox_changed
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,10 +46,10 @@ async def user(caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
 
     Like NiceGUI's own fixture, any ERROR log record fails the test.
     """
-    sandbox.outbox_changed.callbacks.clear()  # a module-level event outlives simulated clients
+    outbox_changed.callbacks.clear()  # a module-level event outlives simulated clients
     async with user_simulation(root=root) as simulated:
         yield simulated
-    sandbox.outbox_changed.callbacks.clear()
+    outbox_changed.callbacks.clear()
     errors = [r for r in caplog.get_records("call") if r.levelname == "ERROR"]
     if errors:
         pytest.fail(f"unexpected ERROR logs: {[r.getMessage() for r in errors]}", pytrace=False)
@@ -63,6 +64,6 @@ def outbox(data_home: Path) -> OutboxStore:
 @pytest.fixture
 async def running_sandbox(data_home: Path) -> AsyncIterator[sandbox.SandboxServer]:
     """The app's sandbox SMTP server, started in the test's event loop."""
-    server = await sandbox.start()
+    server = await sandbox.start(on_message=outbox_changed.emit)
     yield server
     await sandbox.stop()

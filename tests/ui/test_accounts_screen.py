@@ -18,9 +18,9 @@ from tests.certs import CertSet
 from tests.conftest import account_for
 from tests.smtpd import PASSWORD, USER, ServerHandle
 from tests.ui.screen import element, set_value, texts, until
-from ui import sandbox
-from ui.credentials import ask_credentials, draft_account
-from ui.state import SANDBOX_KEY, get_state, reset_state
+from ui.services import sandbox
+from ui.services.state import SANDBOX_KEY, get_state, reset_state
+from ui.web.credentials import ask_credentials, draft_account
 
 PASSPHRASE = "a long master passphrase"
 LOW_SCRYPT = 2**10  # tests derive keys cheaply
@@ -337,7 +337,7 @@ async def test_passphrase_from_the_environment_opens_the_vault_without_a_dialog(
 
 
 def test_build_account_checks_each_field_and_keeps_secrets_out() -> None:
-    from ui.account_fields import build_account
+    from ui.web.account_fields import build_account
 
     values: dict[str, object] = {
         "name": "Work",

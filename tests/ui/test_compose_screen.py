@@ -10,9 +10,9 @@ from nicegui.testing import User
 from core.models import BodyFormat
 from core.recipients import parse_csv, parse_text
 from tests.ui.screen import element, set_value, texts, until, upload
-from ui.attachments import UPLOADS_DIR, remove_stored, safe_filename, store_upload
-from ui.compose import SAMPLE_TEMPLATE, insert_at, load_template_text, usable_field
-from ui.state import get_state
+from ui.services.state import get_state
+from ui.web.attachments import UPLOADS_DIR, remove_stored, safe_filename, store_upload
+from ui.web.compose import SAMPLE_TEMPLATE, insert_at, load_template_text, usable_field
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -123,7 +123,7 @@ async def test_html_is_only_rendered_inside_the_sandboxed_iframe(user: User) -> 
 
 
 async def test_sample_template_with_sample_recipients_is_ready(user: User) -> None:
-    from ui.recipient_import import import_loaded, load_sample
+    from ui.web.recipient_import import import_loaded, load_sample
 
     get_state().draft.recipients = import_loaded(load_sample()).report
     await _open(user)
@@ -213,7 +213,7 @@ def test_store_and_remove_stay_inside_the_folder(tmp_path: Path) -> None:
 def test_screen_modules_never_render_data_as_html_or_script() -> None:
     import ui
 
-    folder = Path(ui.__file__).parent
+    folder = Path(ui.__file__).parent / "web"
     mine = [
         "accounts.py",
         "account_form.py",

@@ -25,9 +25,9 @@ from tests.ui.campaign_kit import (
     wait_until,
     wait_until_idle,
 )
-from ui.campaigns import CampaignSession, Draft, create_campaign, prepare
-from ui.sandbox import SandboxServer
-from ui.state import AppState, get_state, reset_state
+from ui.services.campaigns import CampaignSession, Draft, create_campaign, prepare
+from ui.services.sandbox import SandboxServer
+from ui.services.state import AppState, get_state, reset_state
 
 pytestmark = pytest.mark.usefixtures("fresh_state")
 

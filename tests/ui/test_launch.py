@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from ui.launch import FAVICON, HOST, LaunchOptions, build_parser, free_port, launch
+from ui.web.launch import FAVICON, HOST, LaunchOptions, build_parser, free_port, launch
 
 
 def test_options_offer_port_no_browser_and_native_but_no_host() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nicegui.testing import User
 
-from ui.app import SCREENS, routes
+from ui.web.app import SCREENS, routes
 
 
 async def test_home_shows_header_and_every_navigation_link(user: User) -> None:

@@ -11,10 +11,9 @@ from nicegui.testing import User
 
 from storage.outbox import OutboxStore
 from tests.ui.mail import make_message
-from ui import outbox as outbox_screen
-from ui import sandbox
-from ui.outbox import PREVIEW_CSP, build_srcdoc, human_size, parse_message
-from ui.sandbox import SandboxServer
+from ui.web import outbox as outbox_screen
+from ui.services.sandbox import SandboxServer
+from ui.web.outbox import PREVIEW_CSP, build_srcdoc, human_size, outbox_changed, parse_message
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -207,8 +206,8 @@ async def test_leaving_the_outbox_stops_its_live_updates(
         await router._handle_open("/accounts")
         await router._handle_open("/outbox")
     await user.should_see(marker="outbox-table")
-    assert len(sandbox.outbox_changed.callbacks) == 2  # the first table is gone, not its callback
+    assert len(outbox_changed.callbacks) == 2  # the first table is gone, not its callback
     running_sandbox.store.add(b"Subject: x\r\n\r\n", mail_from="a@x", rcpt_tos=["b@x"])
-    sandbox.outbox_changed.emit()
+    outbox_changed.emit()
     await user.should_see("1 captured message(s)", marker="outbox-count", retries=50)
-    assert len(sandbox.outbox_changed.callbacks) == 1  # the stale one unsubscribed itself
+    assert len(outbox_changed.callbacks) == 1  # the stale one unsubscribed itself

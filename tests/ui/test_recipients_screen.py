@@ -9,7 +9,8 @@ from nicegui import ui
 from nicegui.testing import User
 
 from tests.ui.screen import element, set_value, until, upload
-from ui.recipient_import import (
+from ui.services.state import get_state
+from ui.web.recipient_import import (
     MAX_UPLOAD_BYTES,
     Loaded,
     email_candidates,
@@ -17,7 +18,6 @@ from ui.recipient_import import (
     import_loaded,
     safe_display_name,
 )
-from ui.state import get_state
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CSV = "text/csv"

@@ -12,8 +12,8 @@ import pytest
 from core.models import AuthMethod, Security
 from storage.outbox import OutboxStore
 from tests.ui.mail import make_message
-from ui import sandbox
-from ui.sandbox import SANDBOX_ACCOUNT_NAME, SandboxServer
+from ui.services import sandbox
+from ui.services.sandbox import SANDBOX_ACCOUNT_NAME, SandboxServer
 
 
 def _send(port: int, *, to: tuple[str, ...] = ("bob@example.com",), subject: str = "Hi") -> None:

@@ -15,7 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message
 from starlette.websockets import WebSocket
 
-from ui.security import LocalGuard, cookie_name
+from ui.web.security import LocalGuard, cookie_name
 
 PORT = 8765
 TOKEN = secrets.token_urlsafe(32)

@@ -22,8 +22,8 @@ from tests.ui.campaign_kit import (
     wait_until,
     wait_until_idle,
 )
-from ui.sandbox import SandboxServer
-from ui.state import get_state
+from ui.services.sandbox import SandboxServer
+from ui.services.state import get_state
 
 pytestmark = pytest.mark.usefixtures("fresh_state")
 
@@ -343,22 +343,22 @@ async def test_provider_preset_cap_is_named_and_applied(
 
 
 def test_screen_modules_never_render_html_or_run_javascript() -> None:
-    import ui.history
-    import ui.live
-    import ui.progress_view
-    import ui.recipient_table
-    import ui.runs
-    import ui.send
-    import ui.send_draft
+    import ui.services.runs
+    import ui.web.history
+    import ui.web.live
+    import ui.web.progress_view
+    import ui.web.recipient_table
+    import ui.web.send
+    import ui.web.send_draft
 
     modules = (
-        ui.history,
-        ui.live,
-        ui.progress_view,
-        ui.recipient_table,
-        ui.runs,
-        ui.send,
-        ui.send_draft,
+        ui.web.history,
+        ui.web.live,
+        ui.web.progress_view,
+        ui.web.recipient_table,
+        ui.services.runs,
+        ui.web.send,
+        ui.web.send_draft,
     )
     for module in modules:
         text = Path(module.__file__ or "").read_text(encoding="utf-8")

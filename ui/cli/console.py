@@ -16,7 +16,7 @@ from core.events import (
     MessageUnknown,
 )
 from core.pacing import format_duration
-from ui.monitor import CampaignMonitor, LogLine
+from ui.services.monitor import CampaignMonitor, LogLine
 
 __all__ = ["ConsoleProgress"]
 

@@ -20,16 +20,6 @@ from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
 from storage.vault import SecretKind
-from ui.campaigns import (
-    CampaignSession,
-    Draft,
-    Prepared,
-    create_campaign,
-    dry_run,
-    effective_settings,
-    limited,
-    prepare,
-)
 from ui.cli.common import (
     EXIT_ABORTED,
     EXIT_OK,
@@ -45,6 +35,16 @@ from ui.cli.common import (
     resolve_account,
 )
 from ui.cli.console import ConsoleProgress
+from ui.services.campaigns import (
+    CampaignSession,
+    Draft,
+    Prepared,
+    create_campaign,
+    dry_run,
+    effective_settings,
+    limited,
+    prepare,
+)
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 

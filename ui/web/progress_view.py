@@ -11,9 +11,9 @@ from core.events import CampaignStatus
 from core.pacing import format_duration
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
-from ui.live import SHOWN_LOG_LINES
-from ui.monitor import LogLine
-from ui.state import ActiveCampaign
+from ui.services.monitor import LogLine
+from ui.services.state import ActiveCampaign
+from ui.web.live import SHOWN_LOG_LINES
 
 __all__ = ["PROBLEM_LEVELS", "LogView", "ProgressView", "status_text"]
 

@@ -11,9 +11,10 @@ from core.errors import InputError, Phase
 from core.models import Account, Credentials
 from storage.errors import StorageError, WrongPassphraseError
 from storage.settings import SavedAccount
-from ui import sandbox
-from ui.account_form import AccountForm
-from ui.credentials import (
+from ui.services import sandbox
+from ui.services.state import SANDBOX_KEY, get_state
+from ui.web.account_form import AccountForm
+from ui.web.credentials import (
     ask_credentials,
     ask_secrets_dialog,
     forget_session_credentials,
@@ -22,9 +23,8 @@ from ui.credentials import (
     remember_session_credentials,
     unlock_vault,
 )
-from ui.layout import screen_title
-from ui.state import SANDBOX_KEY, get_state
-from ui.widgets import show_diagnosis, slug
+from ui.web.layout import screen_title
+from ui.web.widgets import show_diagnosis, slug
 
 __all__ = ["page", "use_account"]
 

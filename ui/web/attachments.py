@@ -20,9 +20,9 @@ from pathlib import Path, PurePath, PurePosixPath
 
 from nicegui import events, ui
 
-from ui.outbox import human_size
-from ui.recipient_import import safe_display_name
-from ui.state import DraftState
+from ui.services.state import DraftState
+from ui.web.outbox import human_size
+from ui.web.recipient_import import safe_display_name
 
 __all__ = [
     "UPLOADS_DIR",

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage, Message
 
-from nicegui import ui
+from nicegui import Event, ui
 
 from storage.outbox import ENVELOPE_FROM_HEADER, ENVELOPE_TO_HEADER, OutboxEntry, OutboxStore
-from ui import sandbox
-from ui.layout import screen_title
+from ui.services import sandbox
+from ui.web.layout import screen_title
 
 __all__ = [
     "SHOWN_HEADERS",
@@ -30,10 +30,13 @@ __all__ = [
     "build_srcdoc",
     "human_size",
     "message_page",
+    "outbox_changed",
     "page",
     "parse_message",
 ]
 
+# Fired after each message the sandbox captures (and by this screen after clearing it).
+outbox_changed: Event[[]] = Event()
 SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
 SOURCE_PREVIEW_LIMIT = 256 * 1024  # characters of raw source shown on the page
 PREVIEW_CSP = (
@@ -175,7 +178,7 @@ def page() -> None:
 
     def refresh() -> None:
         if table.is_deleted:  # the user navigated away (same tab, so no client deletion)
-            sandbox.outbox_changed.unsubscribe(refresh)
+            outbox_changed.unsubscribe(refresh)
             return
         entries = store.entries()
         table.rows = [_row(entry) for entry in entries]
@@ -190,13 +193,13 @@ def page() -> None:
                 removed = store.clear()
                 confirm.close()
                 ui.notify(f"Outbox cleared ({removed} removed)")
-                sandbox.outbox_changed.emit()
+                outbox_changed.emit()
 
             ui.button("Delete all", on_click=clear).props("color=negative").mark(
                 "outbox-clear-confirm"
             )
     clear_button.on_click(confirm.open)
-    sandbox.outbox_changed.subscribe(refresh)
+    outbox_changed.subscribe(refresh)
     refresh()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from nicegui import Event
 
 from core.models import Account, AuthMethod, Security
 from storage.outbox import OutboxStore
@@ -19,7 +19,6 @@ __all__ = [
     "SANDBOX_SENDER",
     "SandboxServer",
     "current",
-    "outbox_changed",
     "sandbox_account",
     "start",
     "stop",
@@ -35,15 +34,13 @@ SANDBOX_CLOSE_TIMEOUT = 2.0  # seconds to wait for the listener to close
 
 log = logging.getLogger(__name__)
 
-# Fired after each captured message (and by the Outbox screen after clearing it).
-outbox_changed: Event[[]] = Event()
-
 
 class _CaptureHandler:
     """aiosmtpd handler: accept any sender and recipient, store the message, reply 250."""
 
-    def __init__(self, store: OutboxStore) -> None:
+    def __init__(self, store: OutboxStore, on_message: Callable[[], None] | None) -> None:
         self._store = store
+        self._on_message = on_message
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = bytes(envelope.original_content or b"")
@@ -58,15 +55,19 @@ class _CaptureHandler:
             log.warning("sandbox could not store a message: %s", exc)
             return "451 4.3.0 sandbox could not store the message"
         log.info("sandbox captured %s (%d bytes)", entry.id, entry.size)
-        outbox_changed.emit()
+        if self._on_message is not None:
+            self._on_message()
         return "250 2.0.0 OK: kept in the sandbox Outbox (nothing was sent)"
 
 
 class SandboxServer:
     """aiosmtpd on 127.0.0.1 in the running event loop, on a port the OS picks."""
 
-    def __init__(self, store: OutboxStore | None = None) -> None:
+    def __init__(
+        self, store: OutboxStore | None = None, *, on_message: Callable[[], None] | None = None
+    ) -> None:
         self.store = store or OutboxStore()
+        self.on_message = on_message  # called after each captured message
         self._server: asyncio.Server | None = None
         self._port: int | None = None
 
@@ -86,7 +87,7 @@ class SandboxServer:
         if self._server is not None:
             return self.port
         loop = asyncio.get_running_loop()
-        handler = _CaptureHandler(self.store)
+        handler = _CaptureHandler(self.store, self.on_message)
 
         def factory() -> SMTP:
             return SMTP(
@@ -134,11 +135,13 @@ def current() -> SandboxServer | None:
     return _current
 
 
-async def start(store: OutboxStore | None = None) -> SandboxServer:
-    """Start the app's sandbox (once) and return it."""
+async def start(
+    store: OutboxStore | None = None, *, on_message: Callable[[], None] | None = None
+) -> SandboxServer:
+    """Start the app's sandbox (once) and return it; `on_message` runs after each capture."""
     global _current  # one sandbox per app process
     if _current is None:
-        _current = SandboxServer(store)
+        _current = SandboxServer(store, on_message=on_message)
     await _current.start()
     return _current
 

@@ -17,12 +17,12 @@ from core.mailmerge import parse_mailmerge
 from core.models import BodyFormat, Template
 from core.recipients.report import ImportReport
 from storage.errors import StorageError
-from ui.attachments import AttachmentsPanel
-from ui.compose_preview import PreflightPanel, PreviewPanel
-from ui.layout import screen_title
-from ui.recipient_import import safe_display_name
-from ui.state import DraftState, get_state
-from ui.widgets import slug
+from ui.services.state import DraftState, get_state
+from ui.web.attachments import AttachmentsPanel
+from ui.web.compose_preview import PreflightPanel, PreviewPanel
+from ui.web.layout import screen_title
+from ui.web.recipient_import import safe_display_name
+from ui.web.widgets import slug
 
 __all__ = [
     "AUTO_PREFLIGHT_LIMIT",
@@ -34,7 +34,7 @@ __all__ = [
     "usable_field",
 ]
 
-SAMPLE_TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "sample-template.md"
+SAMPLE_TEMPLATE = Path(__file__).resolve().parents[2] / "assets" / "sample-template.md"
 SAMPLE_SUBJECT = "News for {{ company }}, {{ first_name }}"
 AUTO_PREFLIGHT_LIMIT = 5_000  # above this many recipients the check runs on request only
 DEBOUNCE_SECONDS = 0.6

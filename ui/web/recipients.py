@@ -9,8 +9,9 @@ from nicegui import events, ui
 
 from core.models import Recipient
 from core.recipients import Duplicate, ImportReport, Rejected
-from ui.layout import screen_title
-from ui.recipient_import import (
+from ui.services.state import get_state
+from ui.web.layout import screen_title
+from ui.web.recipient_import import (
     ENCODINGS,
     MAX_UPLOAD_BYTES,
     Attempt,
@@ -21,8 +22,7 @@ from ui.recipient_import import (
     safe_display_name,
     with_choice,
 )
-from ui.state import get_state
-from ui.widgets import PagedTable
+from ui.web.widgets import PagedTable
 
 __all__ = ["page"]
 

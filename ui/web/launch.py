@@ -19,10 +19,11 @@ from pathlib import Path
 from nicegui import Client, app, ui
 from nicegui.server import Server
 
-from ui import sandbox
-from ui.app import root
-from ui.layout import APP_NAME
-from ui.security import TOKEN_PARAM, LocalGuard
+from ui.services import sandbox
+from ui.web.app import root
+from ui.web.layout import APP_NAME
+from ui.web.outbox import outbox_changed
+from ui.web.security import TOKEN_PARAM, LocalGuard
 
 __all__ = [
     "FAVICON",
@@ -44,7 +45,7 @@ PORT_ENV = "BULKMAILER_LAUNCH_PORT"
 READY_MARKER = "Bulk Mailer is running at"
 SANDBOX_MARKER = "Sandbox SMTP server (nothing leaves this computer) at"
 WINDOW_MARKER = "Bulk Mailer page loaded in the window:"
-FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.svg"
+FAVICON = Path(__file__).resolve().parents[2] / "assets" / "favicon.svg"
 NATIVE_WINDOW_SIZE = (1200, 860)
 STARTUP_POLL_SECONDS = 0.05
 PAGE_CHECK_TIMEOUT = 10.0  # seconds for the first page to answer the rendered-check
@@ -155,7 +156,7 @@ def launch(argv: Sequence[str]) -> int:
 async def _start_and_announce(options: LaunchOptions) -> None:
     """Start the sandbox, then print the link (and open it) once uvicorn accepts connections."""
     try:
-        smtp = await sandbox.start()
+        smtp = await sandbox.start(on_message=outbox_changed.emit)
     except OSError as exc:
         print(f"The sandbox SMTP server could not start: {exc}", file=sys.stderr, flush=True)
     else:

@@ -21,8 +21,8 @@ from core.models import Account, AuthMethod, Credentials, Secret
 from storage.errors import AccountNotFoundError, StorageError, VaultError, WrongPassphraseError
 from storage.keys import MIN_PASSPHRASE_LENGTH, KeyringKeySource, check_new_passphrase
 from storage.vault import SecretKind
-from ui import sandbox
-from ui.state import SANDBOX_KEY, get_state
+from ui.services import sandbox
+from ui.services.state import SANDBOX_KEY, get_state
 
 __all__ = [
     "PASSPHRASE_ENV",

@@ -12,16 +12,16 @@ from core.events import CampaignStatus
 from core.models import Account, SendSettings
 from core.pacing import DAY, describe_plan
 from storage.journal import JournalError, account_key
-from ui import runs
-from ui.campaigns import Draft, Prepared, create_campaign, effective_settings, prepare
-from ui.credentials import ask_credentials, draft_account
-from ui.layout import screen_title
-from ui.live import CampaignWatch
-from ui.monitor import LogLine
-from ui.progress_view import LogView, ProgressView
-from ui.recipient_table import RecipientTable
-from ui.send_draft import PacingForm, TestMessage, show_preflight
-from ui.state import ActiveCampaign, AppState, get_state
+from ui.services import runs
+from ui.services.campaigns import Draft, Prepared, create_campaign, effective_settings, prepare
+from ui.services.monitor import LogLine
+from ui.services.state import ActiveCampaign, AppState, get_state
+from ui.web.credentials import ask_credentials, draft_account
+from ui.web.layout import screen_title
+from ui.web.live import CampaignWatch
+from ui.web.progress_view import LogView, ProgressView
+from ui.web.recipient_table import RecipientTable
+from ui.web.send_draft import PacingForm, TestMessage, show_preflight
 
 __all__ = ["SendScreen", "page"]
 
@@ -103,7 +103,7 @@ class SendScreen:
     # -- checking the draft -----------------------------------------------------------------
 
     def _draft(self) -> Draft | None:
-        """The draft as `ui.campaigns` takes it; None (and the reason shown) if incomplete."""
+        """The draft as `ui.services.campaigns` takes it; None (and the reason shown) if incomplete."""
         draft = self.state.draft
         self.summary.clear()
         with self.summary:

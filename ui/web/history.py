@@ -13,13 +13,13 @@ from core.models import RecipientStatus
 from core.ports import Counts
 from storage import history
 from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError
-from ui import runs
-from ui.layout import screen_title
-from ui.live import CampaignWatch
-from ui.monitor import LogLine
-from ui.progress_view import status_text
-from ui.recipient_table import RecipientTable, format_time
-from ui.state import AppState, get_state
+from ui.services import runs
+from ui.services.monitor import LogLine
+from ui.services.state import AppState, get_state
+from ui.web.layout import screen_title
+from ui.web.live import CampaignWatch
+from ui.web.progress_view import status_text
+from ui.web.recipient_table import RecipientTable, format_time
 
 __all__ = ["EXPORTS", "CampaignDetail", "counts_text", "detail_page", "export_bytes", "page"]
 

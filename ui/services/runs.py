@@ -15,10 +15,10 @@ from core.transport import SMTPTransport
 from storage.errors import StorageError
 from storage.journal import CampaignLockedError, CampaignRecord, JournalError
 from storage.settings import SavedAccount
-from ui import sandbox
-from ui.campaigns import CampaignSession, InputsChangedError
-from ui.monitor import CampaignMonitor
-from ui.state import ActiveCampaign, AppState
+from ui.services import sandbox
+from ui.services.campaigns import CampaignSession, InputsChangedError
+from ui.services.monitor import CampaignMonitor
+from ui.services.state import ActiveCampaign, AppState
 
 __all__ = [
     "RESUMABLE",
@@ -137,7 +137,7 @@ def launch(
         raise LaunchError(str(exc)) from None
     active = ActiveCampaign(session, monitor)
     state.active = active
-    active.start()
+    active.start(state.spawn)
     return active
 
 
@@ -164,7 +164,7 @@ async def credentials_for_record(state: AppState, record: CampaignRecord) -> Cre
     host and user name supplies them (`ask_credentials`: session memory, vault, or its
     dialog); failing that, the person types the password (kept for nothing but this run).
     """
-    from ui.credentials import ask_credentials, ask_secrets_dialog
+    from ui.web.credentials import ask_credentials, ask_secrets_dialog
 
     account = record.account
     needs_proxy = account.proxy is not None and bool(account.proxy.username)

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
-from ui import accounts, compose, history, outbox, recipients, sandbox, send
-from ui.layout import NavItem, frame, screen_title
+from ui.services import sandbox
+from ui.services.state import get_state
+from ui.web import accounts, compose, history, outbox, recipients, send
+from ui.web.layout import NavItem, frame, screen_title
 
 __all__ = ["SCREENS", "Screen", "home", "root", "routes"]
 
@@ -57,5 +59,6 @@ def routes() -> dict[str, Callable[..., Any]]:
 
 def root() -> None:
     """The one page: frame plus client-side routing (`ui.run(root=root)`)."""
+    get_state().spawn = background_tasks.create  # campaigns outlive the tab; awaited at exit
     frame([screen.nav for screen in SCREENS])
     ui.sub_pages(routes()).classes("w-full")

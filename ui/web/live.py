@@ -16,8 +16,8 @@ from collections.abc import Callable
 from nicegui import context, ui
 
 from core.events import Event
-from ui.monitor import CampaignMonitor, LogLine
-from ui.state import ActiveCampaign, AppState
+from ui.services.monitor import CampaignMonitor, LogLine
+from ui.services.state import ActiveCampaign, AppState
 
 __all__ = ["REFRESH_SECONDS", "SHOWN_LOG_LINES", "CampaignWatch"]
 

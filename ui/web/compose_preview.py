@@ -19,10 +19,10 @@ from core.models import Account, Recipient, Template
 from core.preflight import PreflightIssue, PreflightReport, preflight
 from core.templating import CompiledTemplate
 from storage.errors import StorageError
-from ui import sandbox
-from ui.credentials import draft_account
-from ui.outbox import MessageView, build_srcdoc, human_size, parse_message
-from ui.state import DraftState
+from ui.services import sandbox
+from ui.services.state import DraftState
+from ui.web.credentials import draft_account
+from ui.web.outbox import MessageView, build_srcdoc, human_size, parse_message
 
 __all__ = [
     "PreflightPanel",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from core.events import CampaignFinished
 from core.models import Credentials, Secret, SendSettings, Template
@@ -15,8 +17,8 @@ from storage.journal import JournalStore
 from storage.paths import private_subdir
 from storage.settings import SettingsStore
 from storage.vault import Vault
-from ui.campaigns import CampaignSession
-from ui.monitor import CampaignMonitor
+from ui.services.campaigns import CampaignSession
+from ui.services.monitor import CampaignMonitor
 
 __all__ = [
     "SANDBOX_KEY",
@@ -24,6 +26,7 @@ __all__ = [
     "AppState",
     "DraftState",
     "PassphraseHolder",
+    "Spawn",
     "get_state",
     "reset_state",
 ]
@@ -56,7 +59,7 @@ class ActiveCampaign:
     def __init__(self, session: CampaignSession, monitor: CampaignMonitor) -> None:
         self.session = session
         self.monitor = monitor
-        self.task: asyncio.Task[CampaignFinished] | None = None
+        self.task: asyncio.Task[Any] | None = None
         self.result: CampaignFinished | None = None
         self.error: BaseException | None = None
 
@@ -68,11 +71,9 @@ class ActiveCampaign:
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    def start(self) -> None:
+    def start(self, spawn: Spawn) -> None:
         """Run it in the app's event loop, independent of any browser tab."""
-        from nicegui import background_tasks
-
-        self.task = background_tasks.create(self._run(), name=f"campaign {self.campaign_id}")
+        self.task = spawn(self._run(), name=f"campaign {self.campaign_id}")
 
     async def _run(self) -> CampaignFinished:
         try:
@@ -109,10 +110,30 @@ class PassphraseHolder:
         return self._value
 
 
+class Spawn(Protocol):
+    """Starts a background task that outlives any page (the web face: NiceGUI's
+    `background_tasks.create`, which keeps a reference and awaits it at shutdown)."""
+
+    def __call__(
+        self, coroutine: Coroutine[Any, Any, Any], /, *, name: str
+    ) -> asyncio.Task[Any]: ...
+
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _spawn_task(coroutine: Coroutine[Any, Any, Any], /, *, name: str) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(coroutine, name=name)
+    _tasks.add(task)  # a task nobody references can be garbage-collected mid-run
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
 class AppState:
     """One per process (a local app has one user)."""
 
     def __init__(self) -> None:
+        self.spawn: Spawn = _spawn_task  # the web face installs NiceGUI's background tasks
         self.draft = DraftState()
         self.active: ActiveCampaign | None = None
         self._journal: JournalStore | None = None

@@ -12,9 +12,9 @@ from core.errors import IssueKind
 from core.models import Account, SendSettings
 from core.preflight import PreflightReport
 from core.presets import Preset, get_preset
-from ui import runs
-from ui.credentials import ask_credentials, draft_account
-from ui.state import AppState
+from ui.services import runs
+from ui.services.state import AppState
+from ui.web.credentials import ask_credentials, draft_account
 
 __all__ = ["ISSUE_LABELS", "LIMITS", "PacingForm", "TestMessage", "preset_of", "show_preflight"]
 

@@ -18,7 +18,7 @@ from core.models import (
 )
 from core.presets import PRESETS, get_preset
 from storage.settings import SavedAccount
-from ui.account_fields import (
+from ui.web.account_fields import (
     CUSTOM_PRESET,
     MAX_PORT,
     MAX_TIMEOUT,
