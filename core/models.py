@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
@@ -176,6 +176,21 @@ class Account:
         """The name the server's certificate must carry."""
         return self.tls.server_name or self.host
 
+    @property
+    def needs_login(self) -> bool:
+        """Whether sending through this account takes a password (or an OAuth token)."""
+        return self.auth is not AuthMethod.NONE and bool(self.username)
+
+    @property
+    def needs_proxy_login(self) -> bool:
+        """Whether the account's proxy asks for a password."""
+        return self.proxy is not None and bool(self.proxy.username)
+
+    @property
+    def login_secret_name(self) -> str:
+        """What a person types to log in: a password, or an OAuth access token."""
+        return "OAuth access token" if self.auth is AuthMethod.XOAUTH2 else "password"
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -184,6 +199,31 @@ class Credentials:
     password: Secret | None = None
     oauth_token: Secret | None = None
     proxy_password: Secret | None = None
+
+    def login_secret(self, account: Account) -> Secret | None:
+        """The secret `account` logs in with: the OAuth token for XOAUTH2, else the password."""
+        return self.oauth_token if account.auth is AuthMethod.XOAUTH2 else self.password
+
+    def with_login_secret(self, account: Account, secret: Secret | None) -> Credentials:
+        """These credentials with `secret` in the slot `account` logs in with."""
+        if account.auth is AuthMethod.XOAUTH2:
+            return replace(self, oauth_token=secret)
+        return replace(self, password=secret)
+
+    def missing(self, account: Account) -> tuple[bool, bool]:
+        """(login secret missing, proxy password missing) for `account`."""
+        return (
+            account.needs_login and not self.login_secret(account),
+            account.needs_proxy_login and not self.proxy_password,
+        )
+
+    def or_else(self, other: Credentials) -> Credentials:
+        """Each secret from these credentials, or from `other` where these have none."""
+        return Credentials(
+            password=self.password or other.password,
+            oauth_token=self.oauth_token or other.oauth_token,
+            proxy_password=self.proxy_password or other.proxy_password,
+        )
 
 
 @dataclass(frozen=True, slots=True)

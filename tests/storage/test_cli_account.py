@@ -57,7 +57,7 @@ def test_save_list_delete(
 ) -> None:
     assert run([*SAVE, "--remember-password"]) == 0
     assert "password kept encrypted" in capsys.readouterr().out
-    assert run(["account", "save", "home", "--host", "mail.home", "--from", "me@home"]) == 0
+    assert run(["account", "save", "home", "--host", "mail.home", "--from", "me@home.example"]) == 0
     capsys.readouterr()
     assert run(["account", "list"]) == 0
     out = capsys.readouterr().out

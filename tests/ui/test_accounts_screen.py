@@ -108,7 +108,8 @@ async def test_save_without_remembering_lists_it_after_a_reload(
     user.find(marker="account-save").click()
     await user.should_see("Saved Work.")
     await user.should_see(marker="account-row-work")
-    assert get_state().session_credentials["Work"].password == Secret("typed-secret-123")
+    (remembered,) = get_state().credential_memory.values()  # kept by login, not by name
+    assert remembered.password == Secret("typed-secret-123")
     assert element(user, "account-password").value == ""  # not left in the form
     assert not (data_home / "vault.json").exists()  # no vault, no passphrase needed
     assert "typed-secret-123" not in (data_home / "settings.json").read_text()

@@ -11,8 +11,8 @@ from nicegui.testing import User
 
 from storage.outbox import OutboxStore
 from tests.ui.mail import make_message
-from ui.web import outbox as outbox_screen
 from ui.services.sandbox import SandboxServer
+from ui.web import outbox as outbox_screen
 from ui.web.outbox import PREVIEW_CSP, build_srcdoc, human_size, outbox_changed, parse_message
 
 HOSTILE = "<img src=x onerror=alert(1)>"

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from core.errors import InputError
-from core.models import Account, AuthMethod, Credentials, Proxy
+from core.models import Account, Credentials
 from storage.accounts import AccountBook
 from storage.errors import AccountNotFoundError, StorageError
 from storage.settings import validate_account_name
@@ -16,8 +16,8 @@ from ui.cli.common import (
     PASSPHRASE_ENV,
     PASSWORD_ENV,
     CommandError,
-    account_from_args,
     add_account_options,
+    checked_account,
     open_settings,
     open_vault,
     read_password,
@@ -90,14 +90,13 @@ def _save(args: argparse.Namespace) -> int:
         base = None
     except StorageError as exc:
         raise CommandError(str(exc)) from None
-    account = account_from_args(args, base=base)
+    account, proxy_password = checked_account(args, base=base)
     credentials = None
     if args.remember_password:
-        password = None
-        if account.auth is not AuthMethod.NONE and account.username:
-            password = read_password()
-        proxy_password = Proxy.from_url(args.proxy)[1] if args.proxy else None
-        credentials = Credentials(password=password, proxy_password=proxy_password)
+        login = None
+        if account.needs_login:
+            login = read_password(f"SMTP {account.login_secret_name}: ")
+        credentials = Credentials(proxy_password=proxy_password).with_login_secret(account, login)
     book = AccountBook(settings, open_vault())
     try:
         saved = book.save(

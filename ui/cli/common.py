@@ -6,25 +6,28 @@ import argparse
 import getpass
 import os
 import sys
-from dataclasses import replace
 
-from core.errors import InputError
+from core.account_check import account_values, check_account
 from core.models import (
     SMTP_STARTTLS_PORT,
     Account,
     AuthMethod,
     Credentials,
-    Proxy,
     Secret,
     Security,
-    Timeouts,
-    TLSOptions,
     default_security_for_port,
 )
 from core.presets import get_preset
+from storage.accounts import AccountBook
 from storage.errors import AccountNotFoundError, StorageError
 from storage.settings import SavedAccount, SettingsStore
-from storage.vault import SecretKind, Vault
+from storage.vault import Vault
+from ui.services.credentials import (
+    PASSWORD_ENV,
+    CredentialResolver,
+    CredentialsError,
+    SecretRequest,
+)
 
 __all__ = [
     "EXIT_ABORTED",
@@ -35,13 +38,17 @@ __all__ = [
     "PASSWORD_ENV",
     "CommandError",
     "account_from_args",
+    "account_values_from_args",
     "add_account_options",
-    "credentials_for",
+    "checked_account",
+    "cli_resolver",
     "open_settings",
     "open_vault",
     "read_passphrase",
     "read_password",
     "resolve_account",
+    "resolve_credentials",
+    "saved_account",
 ]
 
 EXIT_OK = 0
@@ -49,7 +56,6 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ABORTED = 3
 
-PASSWORD_ENV = "BULKMAILER_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 PASSPHRASE_ENV = "BULKMAILER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 
@@ -107,82 +113,138 @@ def read_password(prompt: str = "SMTP password: ", *, required: bool = True) -> 
     return Secret(entered) if entered else None
 
 
+# argparse dest -> the one account validation's field name
+_FLAG_FIELDS = {
+    "host": "host",
+    "port": "port",
+    "security": "security",
+    "user": "username",
+    "sender": "sender",
+    "sender_name": "sender_name",
+    "auth": "auth",
+    "ca_file": "ca_file",
+    "tls_server_name": "server_name",
+    "proxy": "proxy_url",
+    "connect_timeout": "connect_timeout",
+    "command_timeout": "command_timeout",
+    "data_timeout": "data_timeout",
+}
+_FIELD_FLAGS = {field: "--" + dest.replace("_", "-") for dest, field in _FLAG_FIELDS.items()}
+_FIELD_FLAGS.update(sender="--from", sender_name="--from-name", username="--user")
+
+
+def _preset_values(name: str | None) -> dict[str, object]:
+    if not name:
+        return {"port": SMTP_STARTTLS_PORT}
+    try:
+        preset = get_preset(name)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    return {
+        "host": preset.host,
+        "port": preset.port,
+        "security": preset.security.value,
+        "auth": preset.auth.value,
+        "preset": preset.key,
+    }
+
+
+def account_values_from_args(
+    args: argparse.Namespace, base: Account | None = None
+) -> dict[str, object]:
+    """The account's field values: a saved `base` or a preset, overridden by the flags."""
+    values = account_values(base) if base is not None else _preset_values(args.preset)
+    if base is not None and args.preset:
+        values.update(_preset_values(args.preset))
+    for dest, key in _FLAG_FIELDS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            values[key] = value
+    if args.port is not None and not args.security:  # a new port: the security it implies
+        values["security"] = default_security_for_port(args.port).value
+    if not values.get("sender"):
+        values["sender"] = values.get("username") or ""
+    if getattr(args, "insecure_skip_verify", False):
+        values["verify"] = False
+    if not values.get("username") and values.get("auth") in (None, AuthMethod.AUTO.value):
+        values["auth"] = AuthMethod.NONE.value
+    return values
+
+
+def checked_account(
+    args: argparse.Namespace, base: Account | None = None
+) -> tuple[Account, Secret | None]:
+    """The account the flags describe, checked like the form does: exit 2 with one line."""
+    if not (args.host or base is not None or args.preset):
+        raise CommandError("--host is required (or --preset / --account)")
+    result = check_account(account_values_from_args(args, base))
+    if result.account is None:
+        key, message = next(iter(result.errors.items()))
+        raise CommandError(f"{_FIELD_FLAGS.get(key, key)}: {message}")
+    return result.account, result.proxy_password
+
+
 def account_from_args(args: argparse.Namespace, base: Account | None = None) -> Account:
     """Build an account from a preset or saved `base`, overridden by explicit options."""
-    preset = None
-    if args.preset:
-        try:
-            preset = get_preset(args.preset)
-        except KeyError as exc:
-            raise CommandError(str(exc.args[0])) from None
-    host = args.host or (base.host if base else None) or (preset.host if preset else None)
-    if not host:
-        raise CommandError("--host is required (or --preset / --account)")
-    if preset is not None and preset.host_needs_region and "{region}" in host:
-        raise CommandError(f"{preset.name}: pass --host with your region filled in ({host})")
-    port = args.port or (base.port if base else None) or (preset.port if preset else None)
-    port = port or SMTP_STARTTLS_PORT
-    if args.security:
-        security = Security(args.security)
-    elif base is not None and not args.port:
-        security = base.security
-    elif preset is not None and not args.port:
-        security = preset.security
-    else:
-        security = default_security_for_port(port)
-    sender = args.sender or (base.sender if base else None) or args.user
-    if not sender:
-        raise CommandError("--from is required (the sender address)")
-    tls = base.tls if base else TLSOptions()
-    tls = replace(
-        tls,
-        ca_file=args.ca_file or tls.ca_file,
-        server_name=args.tls_server_name or tls.server_name,
-        verify=tls.verify and not args.insecure_skip_verify,
-    )
-    proxy = base.proxy if base else None
-    if args.proxy:
-        try:
-            proxy, _ = Proxy.from_url(args.proxy)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-    timeouts = base.timeouts if base else Timeouts()
-    timeouts = Timeouts(
-        connect=args.connect_timeout or timeouts.connect,
-        command=args.command_timeout or timeouts.command,
-        data=args.data_timeout or timeouts.data,
-    )
-    username = args.user or (base.username if base else None)
-    auth = AuthMethod(args.auth) if args.auth else (base.auth if base else AuthMethod.AUTO)
-    if not username and auth is AuthMethod.AUTO:
-        auth = AuthMethod.NONE
-    return Account(
-        host=host,
-        port=port,
-        sender=sender,
-        security=security,
-        username=username,
-        sender_name=args.sender_name
-        if args.sender_name is not None
-        else (base.sender_name if base else ""),
-        auth=auth,
-        tls=tls,
-        proxy=proxy,
-        timeouts=timeouts,
-        preset=preset.key if preset else (base.preset if base else None),
-        local_hostname=base.local_hostname if base else None,
-    )
+    return checked_account(args, base)[0]
 
 
-def credentials_for(account: Account, args: argparse.Namespace) -> Credentials:
-    """Secrets for `account`: the SMTP password (env or prompt) and a proxy password if any."""
-    password = None
-    if account.auth is not AuthMethod.NONE and account.username:
-        password = read_password()
-    proxy_password = None
-    if args.proxy:
-        _, proxy_password = Proxy.from_url(args.proxy)
-    return Credentials(password=password, proxy_password=proxy_password)
+def _ask_on_terminal(request: SecretRequest) -> Credentials:
+    login = proxy = None
+    if request.ask_login:
+        label = "SMTP password" if request.login_label == "password" else request.login_label
+        login = read_password(f"{label}: ")
+    if request.ask_proxy:
+        entered = getpass.getpass("Proxy password: ")
+        proxy = Secret(entered) if entered else None
+    return Credentials(proxy_password=proxy).with_login_secret(request.account, login)
+
+
+def cli_resolver() -> CredentialResolver:
+    """The CLI's credential resolver: the vault opens with BULKMAILER_PASSPHRASE or a prompt."""
+    book: AccountBook | None = None
+
+    def open_book() -> AccountBook:
+        nonlocal book
+        if book is None:
+            book = AccountBook(open_settings(), open_vault())
+        return book
+
+    return CredentialResolver(book=open_book)
+
+
+def resolve_credentials(
+    account: Account, *, saved_name: str | None = None, given: Credentials | None = None
+) -> Credentials:
+    """The secrets for `account` in the one resolver's order; a prompt only on a terminal."""
+    ask = _ask_on_terminal if sys.stdin.isatty() else None
+    try:
+        return cli_resolver().resolve_now(account, saved_name=saved_name, given=given, ask=ask)
+    except CredentialsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def saved_account(name: str) -> SavedAccount:
+    """The saved account `name`, or exit 2 naming what is wrong."""
+    try:
+        return open_settings().get_saved_account(name)
+    except AccountNotFoundError:
+        raise CommandError(f"no saved account named {name!r} (see `account list`)") from None
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
+    """The account and its secrets: from the options, or a saved `--account` they override.
+
+    Secrets come from the one credential resolver: a password inside `--proxy`, the
+    environment, the vault (only for the saved host, user and proxy), then a prompt.
+    """
+    name = getattr(args, "account", None)
+    saved = saved_account(name) if name else None
+    account, proxy_password = checked_account(args, saved.account if saved else None)
+    given = Credentials(proxy_password=proxy_password)
+    return account, resolve_credentials(account, saved_name=name, given=given)
 
 
 def read_passphrase(new: bool) -> Secret:
@@ -224,49 +286,3 @@ def open_settings() -> SettingsStore:
 def open_vault() -> Vault:
     """The vault: OS keyring if a real one exists, else the master passphrase (env or prompt)."""
     return Vault.open_default(passphrase=read_passphrase)
-
-
-def _vault_secret(vault: Vault, saved: SavedAccount, kind: SecretKind) -> Secret | None:
-    if not saved.remember_password:
-        return None
-    try:
-        return vault.get_secret(kind, saved.name)
-    except (StorageError, InputError) as exc:
-        raise CommandError(f"account {saved.name!r}: {exc}") from None
-
-
-def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
-    """The account and its secrets: from the options, or a saved `--account` they override.
-
-    With `--account NAME` the SMTP password comes from BULKMAILER_SMTP_PASSWORD, else the
-    vault (when remembered, and the host and user were not changed), else a prompt; the proxy
-    password from `--proxy`, else the vault when the saved proxy is kept.
-    """
-    name = getattr(args, "account", None)
-    if not name:
-        account = account_from_args(args)
-        return account, credentials_for(account, args)
-    settings = open_settings()
-    try:
-        saved = settings.get_saved_account(name)
-    except AccountNotFoundError:
-        raise CommandError(f"no saved account named {name!r} (see `account list`)") from None
-    except StorageError as exc:
-        raise CommandError(str(exc)) from None
-    account = account_from_args(args, base=saved.account)
-    vault = open_vault()
-    password = None
-    if account.auth is not AuthMethod.NONE and account.username:
-        same_login = (account.host, account.username) == (
-            saved.account.host,
-            saved.account.username,
-        )
-        if not os.environ.get(PASSWORD_ENV) and same_login:
-            password = _vault_secret(vault, saved, SecretKind.SMTP_PASSWORD)
-        password = password or read_password()
-    proxy_password = None
-    if args.proxy:
-        _, proxy_password = Proxy.from_url(args.proxy)
-    elif account.proxy is not None and account.proxy == saved.account.proxy:
-        proxy_password = _vault_secret(vault, saved, SecretKind.PROXY_PASSWORD)
-    return account, Credentials(password=password, proxy_password=proxy_password)

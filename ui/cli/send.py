@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sys
 from collections.abc import Coroutine
@@ -15,36 +14,32 @@ from typing import Any
 from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
-from core.models import Account, AuthMethod, Credentials, RetryPolicy, SendSettings
+from core.models import Account, Credentials, RetryPolicy, SendSettings
 from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
-from storage.vault import SecretKind
 from ui.cli.common import (
     EXIT_ABORTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_USAGE,
-    PASSWORD_ENV,
     CommandError,
-    account_from_args,
     add_account_options,
-    open_settings,
-    open_vault,
-    read_password,
-    resolve_account,
+    checked_account,
+    resolve_credentials,
+    saved_account,
 )
 from ui.cli.console import ConsoleProgress
 from ui.services.campaigns import (
     CampaignSession,
     Draft,
     Prepared,
-    create_campaign,
     dry_run,
     effective_settings,
     limited,
     prepare,
 )
+from ui.services.starting import Choice, NotStartedError, start_campaign, twin_message
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 
@@ -173,16 +168,11 @@ def _load_recipients(args: argparse.Namespace, to: str | None) -> ImportReport:
     return report
 
 
-def _account_without_secrets(args: argparse.Namespace) -> Account:
-    if args.account:
-        from storage.errors import StorageError
-
-        try:
-            base = open_settings().get_account(args.account)
-        except StorageError as exc:
-            raise CommandError(str(exc)) from None
-        return account_from_args(args, base=base)
-    return account_from_args(args)
+def _account_for_send(args: argparse.Namespace) -> tuple[Account, Credentials]:
+    """The account from the flags (over a saved `--account`), checked; a proxy URL's password."""
+    saved = saved_account(args.account) if args.account else None
+    account, proxy_password = checked_account(args, saved.account if saved else None)
+    return account, Credentials(proxy_password=proxy_password)
 
 
 def _print_preflight(report: PreflightReport) -> None:
@@ -212,12 +202,25 @@ def _preview(prepared: Prepared) -> None:
             print(f"  | ... ({len(lines) - _PREVIEW_LINES} more lines)")
 
 
-def _confirm(count: int) -> None:
+def _confirm(prepared: Prepared, *, yes: bool, new: bool) -> Choice:
+    """Show what will happen and ask; a twin needs --new, and no terminal needs --yes."""
+    if prepared.unfinished and not new:
+        raise CommandError(
+            f"{twin_message(prepared)}: continue it with `python main.py resume "
+            f"{prepared.unfinished[-1]}`, or pass --new to start another one (people already "
+            "sent to would get it again)"
+        )
+    _preview(prepared)
+    choice = Choice.EVERYONE_AGAIN if prepared.unfinished else Choice.SEND
+    if yes:
+        return choice
     if not sys.stdin.isatty():
         raise CommandError("not on a terminal: pass --yes to send without confirming")
+    count = len(prepared.draft.recipients)
     answer = input(f"Send {count:,} messages now? [y/N] ").strip().lower()
     if answer not in {"y", "yes"}:
         raise CommandError("nothing sent", EXIT_ABORTED)
+    return choice
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -233,7 +236,7 @@ def _send(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if not report.recipients:
         raise CommandError("no valid recipients to send to")
-    account = _account_without_secrets(args)
+    account, given = _account_for_send(args)
     draft = Draft(
         account=account,
         template=mailmerge.template,
@@ -251,29 +254,22 @@ def _send(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if args.dry_run:
             return _dry_run(prepared)
-        if prepared.unfinished and not args.new:
-            ids = ", ".join(prepared.unfinished)
-            raise CommandError(
-                f"a campaign with the same recipients and template is unfinished ({ids}): "
-                f"continue it with `python main.py resume {prepared.unfinished[-1]}`, or pass "
-                "--new to start another one (people already sent to would get it again)"
-            )
-        _preview(prepared)
-        if not args.yes:
-            _confirm(len(draft.recipients))
-        account, credentials = (
-            resolve_account(args) if _needs_login(account) else (account, Credentials())
-        )
-        prepared = replace(prepared, draft=replace(draft, account=account))
-        campaign_id = create_campaign(store, prepared)
-        print(f"Campaign {campaign_id} created: {len(draft.recipients):,} recipients.")
-        return _run(store, campaign_id, credentials, verbose=args.verbose)
+
+        async def confirm(checked: Prepared) -> Choice:
+            return _confirm(checked, yes=args.yes, new=args.new)
+
+        async def secrets(account: Account) -> Credentials:
+            return resolve_credentials(account, saved_name=args.account, given=given)
+
+        start = start_campaign(store, draft, prepared=prepared, confirm=confirm, secrets=secrets)
+        try:
+            started = asyncio.run(start)
+        except NotStartedError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"Campaign {started.campaign_id} created: {len(draft.recipients):,} recipients.")
+        return _run(store, started.campaign_id, started.credentials, verbose=args.verbose)
     finally:
         store.close()
-
-
-def _needs_login(account: Account) -> bool:
-    return account.auth is not AuthMethod.NONE and bool(account.username)
 
 
 def _dry_run(prepared: Prepared) -> int:
@@ -355,21 +351,6 @@ def _summary(campaign_id: str, finished: CampaignFinished) -> int:
     return exit_code(finished)
 
 
-def _snapshot_credentials(account: Account) -> Credentials:
-    """Secrets for a stored campaign's account: env, a saved account's vault entry, a prompt."""
-    if not _needs_login(account):
-        return Credentials()
-    if os.environ.get(PASSWORD_ENV):
-        return Credentials(password=read_password())
-    for saved in open_settings().list_accounts():
-        same = (saved.account.host, saved.account.username) == (account.host, account.username)
-        if same and saved.remember_password:
-            secret = open_vault().get_secret(SecretKind.SMTP_PASSWORD, saved.name)
-            if secret is not None:
-                return Credentials(password=secret)
-    return Credentials(password=read_password())
-
-
 def _resume(args: argparse.Namespace) -> int:
     return resume_campaign(
         args.campaign_id, verbose=args.verbose, accept_changes=args.accept_changes
@@ -397,7 +378,7 @@ def resume_campaign(
             f"Resuming campaign {record.id}: {counts.remaining:,} to send, {counts.done:,} "
             "already settled."
         )
-        credentials = _snapshot_credentials(record.account)
+        credentials = resolve_credentials(record.account)
         return _run(store, record.id, credentials, verbose=verbose, accept_changes=accept_changes)
     finally:
         store.close()

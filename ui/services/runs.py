@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from core.classify import classify
 from core.errors import InputError, MailerError, SMTPError
 from core.events import CampaignStatus
 from core.message import MessageBuilder
-from core.models import Account, AuthMethod, Credentials, Recipient, Template
+from core.models import Account, Credentials, Recipient, Template
 from core.ports import ReplyLike, TransportLike
 from core.recipients import validate_address
 from core.transport import SMTPTransport
-from storage.errors import StorageError
 from storage.journal import CampaignLockedError, CampaignRecord, JournalError
-from storage.settings import SavedAccount
 from ui.services import sandbox
 from ui.services.campaigns import CampaignSession, InputsChangedError
 from ui.services.monitor import CampaignMonitor
@@ -26,12 +25,10 @@ __all__ = [
     "BusyError",
     "LaunchError",
     "busy_reason",
-    "credentials_for_record",
+    "campaign_credentials",
     "describe_failure",
     "is_sandbox",
     "launch",
-    "matching_saved_account",
-    "needs_login",
     "send_test",
     "transport_for",
 ]
@@ -70,11 +67,6 @@ def busy_reason(state: AppState) -> str | None:
             "or pause or cancel it on the Send screen."
         )
     return None
-
-
-def needs_login(account: Account) -> bool:
-    """Whether sending through `account` needs a password (or token)."""
-    return account.auth is not AuthMethod.NONE and bool(account.username)
 
 
 def is_sandbox(account: Account) -> bool:
@@ -141,44 +133,18 @@ def launch(
     return active
 
 
-def matching_saved_account(state: AppState, account: Account) -> SavedAccount | None:
-    """The saved account that logs in as the same user at the same host, if any."""
-    try:
-        saved_accounts = state.accounts.accounts()
-    except StorageError:
-        return None
-    for saved in saved_accounts:
-        same = (saved.account.host.lower(), saved.account.username) == (
-            account.host.lower(),
-            account.username,
-        )
-        if same:
-            return saved
-    return None
-
-
-async def credentials_for_record(state: AppState, record: CampaignRecord) -> Credentials | None:
+async def campaign_credentials(
+    record: CampaignRecord, secrets: Callable[..., Awaitable[Credentials | None]]
+) -> Credentials | None:
     """The secrets to resume a stored campaign with; None when the person cancelled.
 
-    Sandbox and login-less accounts need none. Otherwise the saved account with the same
-    host and user name supplies them (`ask_credentials`: session memory, vault, or its
-    dialog); failing that, the person types the password (kept for nothing but this run).
+    The sandbox needs none (its port changes, its account has no login). Otherwise the one
+    credential resolver (`secrets`): the saved account that logs in as the same user at the
+    same host supplies them, else a person types them for this run.
     """
-    from ui.web.credentials import ask_credentials, ask_secrets_dialog
-
-    account = record.account
-    needs_proxy = account.proxy is not None and bool(account.proxy.username)
-    if is_sandbox(account) or not (needs_login(account) or needs_proxy):
+    if is_sandbox(record.account):
         return Credentials()
-    saved = matching_saved_account(state, account)
-    if saved is not None:
-        return await ask_credentials(saved.name)
-    return await ask_secrets_dialog(
-        f"Log in to resume {record.name}",
-        account,
-        ask_password=needs_login(account),
-        ask_proxy=needs_proxy,
-    )
+    return await secrets(record.account, title=f"Log in to resume {record.name}")
 
 
 def describe_failure(exc: BaseException, *, host: str = "") -> str:

@@ -18,6 +18,7 @@ from storage.paths import private_subdir
 from storage.settings import SettingsStore
 from storage.vault import Vault
 from ui.services.campaigns import CampaignSession
+from ui.services.credentials import LoginKey
 from ui.services.monitor import CampaignMonitor
 
 __all__ = [
@@ -140,8 +141,9 @@ class AppState:
         self._settings: SettingsStore | None = None
         self._vault: Vault | None = None
         self.passphrase = PassphraseHolder()  # set once it opened the vault (or made it)
-        # Secrets typed for this app session only (never written anywhere), by account name.
-        self.session_credentials: dict[str, Credentials] = {}
+        # Secrets typed for this app session only (never written anywhere), by login
+        # (`ui.services.credentials.login_key`); the one credential resolver fills it.
+        self.credential_memory: dict[LoginKey, Credentials] = {}
         self._draft_restored = False
 
     @property
@@ -193,7 +195,7 @@ class AppState:
             self._vault.lock()
             self._vault = None
         self.passphrase.clear()
-        self.session_credentials.clear()
+        self.credential_memory.clear()
 
 
 _state: AppState | None = None

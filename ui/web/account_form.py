@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
+from core.account_check import account_values
 from core.models import (
     SMTP_STARTTLS_PORT,
     SMTP_TLS_PORT,
@@ -13,8 +14,6 @@ from core.models import (
     AuthMethod,
     Secret,
     Security,
-    Timeouts,
-    TLSOptions,
 )
 from core.presets import PRESETS, get_preset
 from storage.settings import SavedAccount
@@ -29,6 +28,22 @@ from ui.web.account_fields import (
 )
 
 __all__ = ["AccountForm"]
+
+# What a new account's form shows, by the one validation's field names.
+_EMPTY: dict[str, object] = {
+    "host": "",
+    "port": SMTP_STARTTLS_PORT,
+    "security": Security.STARTTLS.value,
+    "auth": AuthMethod.AUTO.value,
+    "username": "",
+    "sender": "",
+    "sender_name": "",
+    "verify": True,
+    "ca_file": "",
+    "server_name": "",
+    "proxy_url": "",
+    **{key: default for key, _label, default in TIMEOUT_FIELDS},
+}
 
 _SECURITY_LABELS = {
     Security.STARTTLS.value: "STARTTLS (port 587)",
@@ -218,24 +233,27 @@ class AccountForm:
 
     # -- loading and reading ---------------------------------------------------------------
 
+    def _fields(self) -> dict[str, Any]:
+        """The inputs that hold an account's values, by the one validation's field names."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "security": self.security,
+            "auth": self.auth,
+            "username": self.username,
+            "sender": self.sender,
+            "sender_name": self.sender_name,
+            "verify": self.verify,
+            "ca_file": self.ca_file,
+            "server_name": self.server_name,
+            "proxy_url": self.proxy_url,
+            **self.timeouts,
+        }
+
     def values(self) -> dict[str, Any]:
         """Every non-secret value, as `build_account` takes them."""
-        return {
-            "name": self.name.value,
-            "preset": self.preset.value,
-            "host": self.host.value,
-            "port": self.port.value,
-            "security": self.security.value,
-            "auth": self.auth.value,
-            "username": self.username.value,
-            "sender": self.sender.value,
-            "sender_name": self.sender_name.value,
-            "verify": self.verify.value,
-            "ca_file": self.ca_file.value,
-            "server_name": self.server_name.value,
-            "proxy_url": self.proxy_url.value,
-            **{key: element.value for key, element in self.timeouts.items()},
-        }
+        fields = {key: element.value for key, element in self._fields().items()}
+        return {"name": self.name.value, "preset": self.preset.value, **fields}
 
     def check(self) -> FormResult:
         """Build the account and mark every bad field with its message."""
@@ -277,22 +295,9 @@ class AccountForm:
         preset_key = account.preset if account and account.preset in keys else None
         self.preset.value = preset_key or CUSTOM_PRESET
         self._preset_changed(self.preset.value)
-        self.host.value = account.host if account else ""
-        self.port.value = account.port if account else SMTP_STARTTLS_PORT
-        self.security.value = (account.security if account else Security.STARTTLS).value
-        self.auth.value = (account.auth if account else AuthMethod.AUTO).value
-        self.username.value = (account.username or "") if account else ""
-        self.sender.value = account.sender if account else ""
-        self.sender_name.value = account.sender_name if account else ""
-        tls = account.tls if account else TLSOptions()
-        self.verify.value = tls.verify
-        self.ca_file.value = tls.ca_file or ""
-        self.server_name.value = tls.server_name or ""
-        self.proxy_url.value = account.proxy.url() if account and account.proxy else ""
-        timeouts = account.timeouts if account else Timeouts()
-        self.timeouts["connect_timeout"].value = timeouts.connect
-        self.timeouts["command_timeout"].value = timeouts.command
-        self.timeouts["data_timeout"].value = timeouts.data
+        values = account_values(account) if account else _EMPTY
+        for key, element in self._fields().items():
+            element.value = values[key]
         self.remember.value = saved.remember_password if saved is not None else False
         self.port_hint.text = ""
         self.clear_secrets()

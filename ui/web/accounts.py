@@ -16,12 +16,9 @@ from ui.services.state import SANDBOX_KEY, get_state
 from ui.web.account_form import AccountForm
 from ui.web.credentials import (
     ask_credentials,
-    ask_secrets_dialog,
-    forget_session_credentials,
-    needs_password,
-    needs_proxy_password,
-    remember_session_credentials,
+    resolve_credentials,
     unlock_vault,
+    web_resolver,
 )
 from ui.web.layout import screen_title
 from ui.web.widgets import show_diagnosis, slug
@@ -152,7 +149,7 @@ def page() -> None:
         except StorageError as exc:
             ui.notify(f"Not deleted: {exc}", type="negative")
             return
-        forget_session_credentials(saved.name)
+        web_resolver().forget(saved.account)
         if form.editing == saved.name:
             form.load(None)
         refresh_list()
@@ -174,7 +171,9 @@ def page() -> None:
             return
         password, proxy_password = form.secrets(result)
         remember = bool(form.remember.value)
-        typed = Credentials(password=password, proxy_password=proxy_password)
+        typed = Credentials(proxy_password=proxy_password).with_login_secret(
+            result.account, password
+        )
         if remember and (password or proxy_password) and not await unlock_vault():
             ui.notify("Not saved: remembering a password needs the master passphrase.")
             return
@@ -195,17 +194,17 @@ def page() -> None:
             ui.notify(f"Not saved: {exc}", type="negative")
             return
         if password or proxy_password:
-            remember_session_credentials(saved.name, typed)
+            web_resolver().remember(account, typed)
         else:
-            forget_session_credentials(saved.name)  # login details may have changed
+            web_resolver().forget(account)  # login details may have changed
         form.load(saved)
         refresh_list()
         note = ""
-        if remember and needs_password(account) and not state.accounts.has_password(saved.name):
+        if remember and account.needs_login and not state.accounts.has_password(saved.name):
             note = " No password is stored yet: you will be asked for it when you send."
         ui.notify(f"Saved {saved.name}.{note}", type="positive")
 
-    async def run_check(account: Account, credentials: Credentials, name: str | None) -> None:
+    async def run_check(account: Account, credentials: Credentials) -> None:
         report_card.set_visibility(True)
         report.clear()
         with report:
@@ -217,8 +216,8 @@ def page() -> None:
         finally:
             test_button.enable()
         show_diagnosis(report, diagnosis)
-        if name and diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
-            forget_session_credentials(name)  # refused: ask again next time
+        if diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
+            web_resolver().forget(account)  # refused: ask again next time
 
     async def test_form() -> None:
         result = form.check()
@@ -227,28 +226,13 @@ def page() -> None:
             return
         account = result.account
         password, proxy_password = form.secrets(result)
-        credentials = Credentials(password=password, proxy_password=proxy_password)
-        missing_password = needs_password(account) and not password
-        missing_proxy = needs_proxy_password(account) and not proxy_password
-        if missing_password or missing_proxy:
-            asked: Credentials | None
-            if form.editing is not None and _same_login(form.editing, account):
-                asked = await ask_credentials(form.editing)
-            else:
-                asked = await ask_secrets_dialog(
-                    "Password for the test",
-                    account,
-                    ask_password=missing_password,
-                    ask_proxy=missing_proxy,
-                )
-            if asked is None:
-                return
-            credentials = Credentials(
-                password=password or asked.password,
-                oauth_token=asked.oauth_token,
-                proxy_password=proxy_password or asked.proxy_password,
-            )
-        await run_check(account, credentials, None)
+        typed = Credentials(proxy_password=proxy_password).with_login_secret(account, password)
+        credentials = await resolve_credentials(
+            account, saved_name=form.editing, given=typed, title="Password for the test"
+        )
+        if credentials is None:
+            return
+        await run_check(account, credentials)
 
     async def test_saved(name: str) -> None:
         credentials = await ask_credentials(name)
@@ -259,24 +243,11 @@ def page() -> None:
         except StorageError as exc:
             ui.notify(str(exc), type="negative")
             return
-        await run_check(account, credentials, name)
+        await run_check(account, credentials)
 
     save_button.on_click(save)
     test_button.on_click(test_form)
     refresh_list()
-
-
-def _same_login(name: str, account: Account) -> bool:
-    """Whether the form still logs in as the saved account does (so its password applies)."""
-    try:
-        saved = get_state().accounts.get(name).account
-    except StorageError:
-        return False
-    return (saved.host, saved.username, saved.proxy) == (
-        account.host,
-        account.username,
-        account.proxy,
-    )
 
 
 def _sandbox_line() -> str:

@@ -20,8 +20,8 @@ from core.errors import InputError
 from core.models import Account, AuthMethod, Credentials, Secret
 from storage.errors import AccountNotFoundError, StorageError, VaultError, WrongPassphraseError
 from storage.keys import MIN_PASSPHRASE_LENGTH, KeyringKeySource, check_new_passphrase
-from storage.vault import SecretKind
 from ui.services import sandbox
+from ui.services.credentials import CredentialResolver, CredentialsError, SecretRequest
 from ui.services.state import SANDBOX_KEY, get_state
 
 __all__ = [
@@ -30,12 +30,10 @@ __all__ = [
     "ask_credentials",
     "ask_secrets_dialog",
     "draft_account",
-    "forget_session_credentials",
-    "needs_password",
-    "needs_proxy_password",
-    "remember_session_credentials",
+    "resolve_credentials",
     "unlock_vault",
     "vault_need",
+    "web_resolver",
 ]
 
 PASSPHRASE_ENV = "BULKMAILER_PASSPHRASE"  # noqa: S105 - the variable's name (as the CLI reads it)
@@ -57,48 +55,54 @@ def draft_account() -> Account:
     return state.accounts.get(name).account
 
 
-def needs_password(account: Account) -> bool:
-    """Whether logging in to `account` takes a password (or an OAuth token)."""
-    return account.auth is not AuthMethod.NONE and bool(account.username)
-
-
-def needs_proxy_password(account: Account) -> bool:
-    """Whether the account's proxy asks for a login."""
-    return account.proxy is not None and bool(account.proxy.username)
-
-
-def remember_session_credentials(account_name: str, credentials: Credentials) -> None:
-    """Keep secrets typed for `account_name` in memory for this app session."""
-    get_state().session_credentials[account_name] = credentials
-
-
-def forget_session_credentials(account_name: str) -> None:
-    """Drop the in-memory secrets of one account (e.g. after the server refused them)."""
-    get_state().session_credentials.pop(account_name, None)
-
-
-def _secret_of(credentials: Credentials, account: Account) -> Secret | None:
-    return credentials.oauth_token if account.auth is AuthMethod.XOAUTH2 else credentials.password
-
-
-def _complete(credentials: Credentials, account: Account) -> bool:
-    return (not needs_password(account) or bool(_secret_of(credentials, account))) and (
-        not needs_proxy_password(account) or bool(credentials.proxy_password)
+def web_resolver() -> CredentialResolver:
+    """The one credential resolver, asking in dialogs and remembering for this app session."""
+    state = get_state()
+    return CredentialResolver(
+        book=lambda: state.accounts,
+        prompt=_ask_in_dialog,
+        unlock=unlock_vault,
+        warn=lambda message: ui.notify(message, type="warning"),
+        memory=state.credential_memory,
     )
 
 
-async def ask_credentials(account_name: str) -> Credentials | None:
-    """The secrets to connect with `account_name`; None when the person cancels.
+async def _ask_in_dialog(request: SecretRequest) -> Credentials | None:
+    return await ask_secrets_dialog(
+        request.title, request.account, ask_password=request.ask_login, ask_proxy=request.ask_proxy
+    )
 
-    Sandbox: empty credentials at once. Otherwise, in order: what was typed earlier in this
-    app session, the vault (when "remember password" is on; asks the master passphrase if
-    the vault is locked), then a dialog for whatever is still missing.
+
+async def resolve_credentials(
+    account: Account,
+    *,
+    saved_name: str | None = None,
+    given: Credentials | None = None,
+    title: str = "",
+) -> Credentials | None:
+    """The secrets for `account` (one resolver); None when cancelled or unavailable (shown)."""
+    try:
+        return await web_resolver().resolve(
+            account, saved_name=saved_name, given=given, title=title
+        )
+    except CredentialsError as exc:
+        if exc.wrong_passphrase:
+            get_state().passphrase.clear()
+        ui.notify(str(exc), type="negative", multi_line=True)
+        return None
+
+
+async def ask_credentials(account_name: str) -> Credentials | None:
+    """The secrets to connect with the saved account `account_name`; None when cancelled.
+
+    Sandbox: empty credentials at once. Otherwise the one resolver's order: environment,
+    what was typed earlier in this app session, the vault (asking the master passphrase if
+    it is locked), then a dialog for whatever is still missing.
     """
     if account_name == SANDBOX_KEY:
         return Credentials()
-    state = get_state()
     try:
-        saved = state.accounts.get(account_name)
+        saved = get_state().accounts.get(account_name)
     except AccountNotFoundError:
         ui.notify(
             f"There is no saved account named {account_name!r}: choose one on the Accounts screen.",
@@ -108,54 +112,7 @@ async def ask_credentials(account_name: str) -> Credentials | None:
     except StorageError as exc:
         ui.notify(f"The saved accounts cannot be read: {exc}", type="negative")
         return None
-    account = saved.account
-    if not needs_password(account) and not needs_proxy_password(account):
-        return Credentials()
-    cached = state.session_credentials.get(saved.name)
-    if cached is not None and _complete(cached, account):
-        return cached
-    found = cached or Credentials()
-    if saved.remember_password and _has_stored_secret(saved.name):
-        if not await unlock_vault():
-            return None
-        try:
-            stored = await asyncio.to_thread(state.accounts.credentials, saved.name)
-        except WrongPassphraseError:
-            state.passphrase.clear()
-            ui.notify("The master passphrase does not open the vault.", type="negative")
-            return None
-        except (VaultError, InputError) as exc:
-            ui.notify(f"The saved password cannot be read ({exc}); enter it.", type="warning")
-        else:
-            found = Credentials(
-                password=stored.password or found.password,
-                oauth_token=stored.oauth_token or found.oauth_token,
-                proxy_password=stored.proxy_password or found.proxy_password,
-            )
-    if not _complete(found, account):
-        typed = await ask_secrets_dialog(
-            f"Log in to {saved.name}",
-            account,
-            ask_password=needs_password(account) and not _secret_of(found, account),
-            ask_proxy=needs_proxy_password(account) and not found.proxy_password,
-        )
-        if typed is None:
-            return None
-        found = Credentials(
-            password=typed.password or found.password,
-            oauth_token=typed.oauth_token or found.oauth_token,
-            proxy_password=typed.proxy_password or found.proxy_password,
-        )
-    state.session_credentials[saved.name] = found
-    return found
-
-
-def _has_stored_secret(name: str) -> bool:
-    vault = get_state().vault
-    try:
-        return any(vault.has_secret(kind, name) for kind in SecretKind)
-    except VaultError:
-        return True  # let the read report what is wrong with the vault
+    return await resolve_credentials(saved.account, saved_name=saved.name)
 
 
 async def ask_secrets_dialog(

@@ -16,6 +16,7 @@ from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError
 from ui.services import runs
 from ui.services.monitor import LogLine
 from ui.services.state import AppState, get_state
+from ui.web.credentials import resolve_credentials
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import status_text
@@ -256,7 +257,7 @@ class CampaignDetail:
             return False
         try:
             record = self.store.campaign(self.id)
-            credentials = await runs.credentials_for_record(self.state, record)
+            credentials = await runs.campaign_credentials(record, resolve_credentials)
             if credentials is None:
                 self._say("Not resumed: no password given.", problem=True)
                 return False

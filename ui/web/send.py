@@ -13,10 +13,11 @@ from core.models import Account, SendSettings
 from core.pacing import DAY, describe_plan
 from storage.journal import JournalError, account_key
 from ui.services import runs
-from ui.services.campaigns import Draft, Prepared, create_campaign, effective_settings, prepare
+from ui.services.campaigns import Draft, Prepared, effective_settings, prepare
 from ui.services.monitor import LogLine
+from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
-from ui.web.credentials import ask_credentials, draft_account
+from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
@@ -103,7 +104,7 @@ class SendScreen:
     # -- checking the draft -----------------------------------------------------------------
 
     def _draft(self) -> Draft | None:
-        """The draft as `ui.services.campaigns` takes it; None (and the reason shown) if incomplete."""
+        """The draft as the campaign services take it; None (and the reason shown) if incomplete."""
         draft = self.state.draft
         self.summary.clear()
         with self.summary:
@@ -227,47 +228,40 @@ class SendScreen:
         self.start_button.disable()
         try:
             prepared = await self.check()
-            if prepared is None or not prepared.ok:
+            settings = self.effective()
+            if prepared is None or settings is None:
                 self.error.text = (
-                    "Not started: fix what the check above names first."
-                    if prepared is not None or self.account is not None
+                    "Not started: fix the pacing numbers first."
+                    if prepared is not None
                     else "Not started: the draft is incomplete (see above)."
                 )
                 return
-            if prepared.unfinished and not allow_twin:
-                self.error.text = (
-                    "Not started: an unfinished campaign has the same recipients and message. "
-                    "Choose above: resume it, or start a new campaign anyway."
-                )
-                return
-            settings = self.effective()
-            if settings is None:
-                self.error.text = "Not started: fix the pacing numbers first."
-                return
-            credentials = await ask_credentials(self.state.draft.account_name)
-            if credentials is None:
-                self.error.text = "Not started: no password given."
-                return
-            busy = runs.busy_reason(self.state)  # another tab may have started one meanwhile
-            if busy:
-                self.error.text = busy
-                return
-            prepared = replace(prepared, draft=replace(prepared.draft, settings=settings))
-            campaign_id = create_campaign(self.store, prepared)
-            runs.launch(self.state, campaign_id, credentials)
+            draft = replace(prepared.draft, settings=settings)
+            started = await start_campaign(
+                self.store,
+                draft,
+                prepared=replace(prepared, draft=draft),
+                confirm=lambda _: self._confirm(allow_twin=allow_twin),
+                secrets=lambda _: ask_credentials(self.state.draft.account_name),
+                busy=lambda: runs.busy_reason(self.state),  # another tab may have started one
+            )
+            runs.launch(self.state, started.campaign_id, started.credentials)
             self.watch.tick()
+        except NotStartedError as exc:
+            self.error.text = f"Not started: {exc}."
         except runs.LaunchError as exc:
             self.error.text = f"Not started: {exc}"
-        except JournalError as exc:
-            self.error.text = f"Not started: the journal refused ({exc})."
         finally:
             self._update_controls()
+
+    async def _confirm(self, *, allow_twin: bool) -> Choice:
+        return Choice.EVERYONE_AGAIN if allow_twin else Choice.SEND
 
     async def resume_twin(self, campaign_id: str) -> None:
         self.error.text = ""
         try:
             record = self.store.campaign(campaign_id)
-            credentials = await runs.credentials_for_record(self.state, record)
+            credentials = await runs.campaign_credentials(record, resolve_credentials)
             if credentials is None:
                 self.error.text = "Not resumed: no password given."
                 return

@@ -1,0 +1,224 @@
+"""One account validation for every face: field values in, an `Account` or a message per field out.
+
+The web form, the CLI flags and the settings loader all call `check_account`, so a bad port,
+host, sender or CA file gets the same clear message everywhere and never a traceback. Field
+names are the form's (`host`, `port`, `sender`, ...); `account_values` turns an account back
+into them, so a face can start from a saved account or a preset and override a few fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from core.errors import InputError
+from core.models import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DATA_TIMEOUT,
+    Account,
+    AuthMethod,
+    Proxy,
+    Secret,
+    Security,
+    Timeouts,
+    TLSOptions,
+)
+from core.recipients import validate_address
+from core.recipients.address import find_forbidden
+
+__all__ = [
+    "CUSTOM_PRESET",
+    "MAX_PORT",
+    "MAX_TIMEOUT",
+    "TIMEOUT_FIELDS",
+    "AccountCheck",
+    "account_values",
+    "check_account",
+]
+
+CUSTOM_PRESET = "custom"
+MAX_PORT = 65535
+MAX_TIMEOUT = 3600.0  # seconds; more is a typo
+_HOST_RE = re.compile(r"^[^\s/@:{}]+$|^\[[0-9A-Fa-f:.]+\]$")  # a name, an IPv4 or a [v6] literal
+# field -> (label, default seconds)
+TIMEOUT_FIELDS = (
+    ("connect_timeout", "Connect (s)", DEFAULT_CONNECT_TIMEOUT),
+    ("command_timeout", "Each command (s)", DEFAULT_COMMAND_TIMEOUT),
+    ("data_timeout", "After the message (s)", DEFAULT_DATA_TIMEOUT),
+)
+
+
+@dataclass
+class AccountCheck:
+    """The values, checked: an account, or the message for each bad field."""
+
+    account: Account | None
+    errors: dict[str, str] = field(default_factory=dict)
+    proxy_password: Secret | None = None  # a password written inside the proxy URL
+
+    def first_error(self) -> str:
+        """One line naming the first bad field and what to do (for a command line)."""
+        key, message = next(iter(self.errors.items()))
+        return f"{key.replace('_', ' ')}: {message}"
+
+
+def account_values(account: Account) -> dict[str, object]:
+    """The field values that `check_account` turns back into `account`."""
+    return {
+        "host": account.host,
+        "port": account.port,
+        "security": account.security.value,
+        "username": account.username or "",
+        "sender": account.sender,
+        "sender_name": account.sender_name,
+        "auth": account.auth.value,
+        "verify": account.tls.verify,
+        "ca_file": account.tls.ca_file or "",
+        "server_name": account.tls.server_name or "",
+        "proxy_url": account.proxy.url() if account.proxy else "",
+        "connect_timeout": account.timeouts.connect,
+        "command_timeout": account.timeouts.command,
+        "data_timeout": account.timeouts.data,
+        "preset": account.preset or CUSTOM_PRESET,
+        "local_hostname": account.local_hostname or "",
+    }
+
+
+def _text(values: Mapping[str, object], key: str) -> str:
+    value = values.get(key)
+    return str(value).strip() if value is not None else ""
+
+
+def _check_printable(errors: dict[str, str], key: str, value: str, what: str) -> None:
+    if find_forbidden(value) is not None:
+        errors[key] = f"The {what} must not contain control characters."
+
+
+def _seconds(errors: dict[str, str], key: str, raw: object, *, default: float) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        errors[key] = "Enter a number of seconds."
+        return default
+    if not 0 < value <= MAX_TIMEOUT:
+        errors[key] = f"Use more than 0 and at most {MAX_TIMEOUT:.0f} seconds."
+    return value
+
+
+def _port(errors: dict[str, str], raw: object) -> int:
+    try:
+        number = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = 0.5
+    if not number.is_integer() or not 1 <= number <= MAX_PORT:
+        errors["port"] = f"The port is a whole number from 1 to {MAX_PORT} (usually 587 or 465)."
+        return 0
+    return int(number)
+
+
+def _host(errors: dict[str, str], key: str, host: str, *, required: bool) -> None:
+    if not host:
+        if required:
+            errors[key] = "Enter the server's host name, e.g. smtp.example.com."
+    elif "{region}" in host:
+        errors[key] = "Replace {region} with your region, e.g. us-east-1."
+    elif "://" in host:
+        errors[key] = "Enter only the host name, without smtp:// or https://."
+    elif not _HOST_RE.match(host):
+        errors[key] = "A host name has no spaces, slashes, @ or port."
+
+
+_E = TypeVar("_E", Security, AuthMethod)
+
+
+def _enum(errors: dict[str, str], key: str, kind: type[_E], raw: object, default: _E) -> _E:
+    text = str(raw).strip().lower() if raw not in (None, "") else default.value
+    try:
+        return kind(text)
+    except ValueError:
+        errors[key] = f"Choose one of: {', '.join(member.value for member in kind)}."
+        return default
+
+
+def _sender(errors: dict[str, str], sender: str) -> str:
+    if not sender:
+        errors["sender"] = "Enter the sender address, e.g. you@example.com."
+        return sender
+    try:
+        return validate_address(sender)[0]
+    except InputError as exc:
+        errors["sender"] = f"Not a valid email address: {exc.message}"
+        return sender
+
+
+def _ca_file(errors: dict[str, str], ca_file: str) -> str | None:
+    if not ca_file:
+        return None
+    path = Path(ca_file).expanduser()
+    if not path.is_file():
+        errors["ca_file"] = f"No file at {ca_file}: give the CA certificate file (PEM)."
+    return str(path)
+
+
+def _proxy(errors: dict[str, str], url: str) -> tuple[Proxy | None, Secret | None]:
+    if not url:
+        return None, None
+    try:
+        return Proxy.from_url(url)
+    except ValueError:
+        errors["proxy_url"] = "Use socks5://[user@]host:port or http://[user@]host:port."
+        return None, None
+
+
+def check_account(values: Mapping[str, object]) -> AccountCheck:
+    """Check the field values (as `account_values` names them) and build the account."""
+    errors: dict[str, str] = {}
+    host = _text(values, "host")
+    _host(errors, "host", host, required=True)
+    port = _port(errors, values.get("port"))
+    security = _enum(errors, "security", Security, values.get("security"), Security.STARTTLS)
+    auth = _enum(errors, "auth", AuthMethod, values.get("auth"), AuthMethod.AUTO)
+    username = _text(values, "username")
+    _check_printable(errors, "username", username, "user name")
+    sender = _sender(errors, _text(values, "sender"))
+    sender_name = _text(values, "sender_name")
+    _check_printable(errors, "sender_name", sender_name, "display name")
+    ca_file = _ca_file(errors, _text(values, "ca_file"))
+    server_name = _text(values, "server_name")
+    if server_name and not _HOST_RE.match(server_name):
+        errors["server_name"] = "A server name has no spaces, slashes or @."
+    proxy, proxy_password = _proxy(errors, _text(values, "proxy_url"))
+    timeouts = Timeouts(
+        *(
+            _seconds(errors, key, values.get(key), default=default)
+            for key, _label, default in TIMEOUT_FIELDS
+        )
+    )
+    if errors:
+        return AccountCheck(None, errors)
+    preset = _text(values, "preset") or None
+    account = Account(
+        host=host,
+        port=port,
+        sender=sender,
+        security=security,
+        username=username or None,
+        sender_name=sender_name,
+        auth=auth,
+        tls=TLSOptions(
+            verify=values.get("verify", True) is not False,
+            ca_file=ca_file,
+            server_name=server_name or None,
+        ),
+        proxy=proxy,
+        timeouts=timeouts,
+        preset=None if preset == CUSTOM_PRESET else preset,
+        local_hostname=_text(values, "local_hostname") or None,
+    )
+    return AccountCheck(account, {}, proxy_password)

@@ -1,0 +1,91 @@
+"""The one place where a campaign starts: check the draft, let a person confirm, get the
+secrets, create the campaign in the journal. Running it is the face's part (the web face in
+the background, the CLI in the foreground), through `CampaignSession` either way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.models import Account, Credentials
+from storage.journal import JournalError, JournalStore
+from ui.services.campaigns import Draft, Prepared, create_campaign, prepare
+
+__all__ = ["Choice", "NotStartedError", "Started", "start_campaign", "twin_message"]
+
+
+class Choice(StrEnum):
+    """What the person chose after seeing what the campaign will do."""
+
+    SEND = "send"  # no twin: send to the list
+    EVERYONE_AGAIN = "everyone-again"  # a twin exists: send to the whole list anyway
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A campaign created in the journal, with the secrets to run it."""
+
+    campaign_id: str
+    credentials: Credentials
+    prepared: Prepared
+
+
+class NotStartedError(Exception):
+    """Nothing was created; the message says why and what to do next."""
+
+    def __init__(self, message: str, *, prepared: Prepared | None = None) -> None:
+        super().__init__(message)
+        self.prepared = prepared
+
+
+Confirm = Callable[[Prepared], Awaitable[Choice]]
+Secrets = Callable[[Account], Awaitable[Credentials | None]]
+
+
+def twin_message(prepared: Prepared) -> str:
+    """Why a plain "send" is refused when an earlier campaign has the same inputs."""
+    ids = ", ".join(prepared.unfinished)
+    return (
+        f"an unfinished campaign has the same recipients and message ({ids}): resume it to "
+        "reach only the people not sent to yet; sending anew reaches everyone again"
+    )
+
+
+async def start_campaign(
+    store: JournalStore,
+    draft: Draft,
+    *,
+    confirm: Confirm,
+    secrets: Secrets,
+    prepared: Prepared | None = None,
+    busy: Callable[[], str | None] | None = None,
+) -> Started:
+    """Check, confirm, get the secrets, create. Raises `NotStartedError` (nothing created).
+
+    `prepared` is the check the face already showed (else it is made here); `confirm` shows
+    the plan (and any twin) and returns the person's choice; `secrets` resolves the account's
+    credentials (None: the person cancelled); `busy` says why nothing may start right now.
+    """
+    if prepared is None or prepared.draft != draft:
+        prepared = await asyncio.to_thread(prepare, store, draft)
+    if not prepared.ok:
+        raise NotStartedError("fix what the pre-flight check names first", prepared=prepared)
+    choice = await confirm(prepared)
+    if choice is Choice.CANCEL:
+        raise NotStartedError("nothing sent", prepared=prepared)
+    if prepared.unfinished and choice is not Choice.EVERYONE_AGAIN:
+        raise NotStartedError(twin_message(prepared), prepared=prepared)
+    credentials = await secrets(draft.account)
+    if credentials is None:
+        raise NotStartedError("no password given", prepared=prepared)
+    reason = busy() if busy is not None else None
+    if reason:
+        raise NotStartedError(reason, prepared=prepared)
+    try:  # in the loop: the journal's connection is not shared with a thread mid-transaction
+        campaign_id = create_campaign(store, prepared)
+    except JournalError as exc:
+        raise NotStartedError(f"the journal refused ({exc})", prepared=prepared) from exc
+    return Started(campaign_id, credentials, prepared)
