@@ -37,6 +37,7 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BULKMAILER_HOME", str(home))
     monkeypatch.delenv("BULKMAILER_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("BULKMAILER_PASSPHRASE", raising=False)
+    monkeypatch.delenv("BULKMAILER_PROXY_PASSWORD", raising=False)
     return home
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email
 import email.policy
@@ -17,6 +18,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from tests.certs import CertSet
 
 __all__ = [
+    "BearerRecorder",
     "Mode",
     "RawServer",
     "Recorder",
@@ -123,6 +125,34 @@ def _copy(envelope: Envelope) -> Envelope:
     copy.original_content = envelope.original_content
     copy.content = envelope.content
     return copy
+
+
+@dataclass
+class BearerRecorder(Recorder):
+    """A recorder whose server also offers XOAUTH2 and checks the bearer token, as Gmail and
+    Microsoft 365 do: a refused token gets `334` with a JSON error, then `535` after the
+    client's empty reply."""
+
+    tokens: dict[str, str] = field(default_factory=dict)  # user -> the valid access token
+
+    async def auth_XOAUTH2(self, server: SMTPProtocolServer, args: list[str]) -> AuthResult:
+        raw = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(raw, bytes):
+            return AuthResult(success=False, handled=False)
+        try:
+            fields = dict(part.split("=", 1) for part in raw.decode().split("\x01") if part)
+        except ValueError:
+            fields = {}
+        user = fields.get("user", "?")
+        ok = bool(self.tokens) and self.tokens.get(user) == fields.get("auth", "").removeprefix(
+            "Bearer "
+        )
+        self.auth_attempts.append((user, "XOAUTH2", ok))
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        error = b'{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}'
+        await server.challenge_auth(base64.b64encode(error).decode(), encode_to_b64=False)
+        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
 
 
 @dataclass

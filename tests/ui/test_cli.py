@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from main import main
 from tests.certs import CertSet
-from tests.smtpd import PASSWORD, USER, ServerHandle, start_server
-
-Start = Callable[..., ServerHandle]
+from tests.smtpd import PASSWORD, USER, ServerHandle
+from tests.ui.conftest import Start
 
 MAILMERGE_TEMPLATE = """TO: {{email}}
 SUBJECT: Testing mailmerge
@@ -30,27 +25,6 @@ MAILMERGE_DATABASE = """email,name,number
 myself@mydomain.com,"Myself",17
 bob@bobdomain.com,"Bob",42
 """
-
-
-@pytest.fixture
-def servers(certs: CertSet) -> Iterator[Start]:
-    """Start aiosmtpd servers in a background loop, so the CLI can run its own asyncio.run."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    handles: list[ServerHandle] = []
-
-    def start(mode: str, **options: Any) -> ServerHandle:
-        future = asyncio.run_coroutine_threadsafe(start_server(mode, certs, **options), loop)
-        handle = future.result(5)
-        handles.append(handle)
-        return handle
-
-    yield start
-    for handle in handles:
-        asyncio.run_coroutine_threadsafe(handle.close(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
 
 
 @pytest.fixture

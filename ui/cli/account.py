@@ -21,6 +21,7 @@ from ui.cli.common import (
     open_settings,
     open_vault,
     read_password,
+    read_proxy_password,
 )
 
 __all__ = ["register"]
@@ -96,6 +97,8 @@ def _save(args: argparse.Namespace) -> int:
         login = None
         if account.needs_login:
             login = read_password(f"SMTP {account.login_secret_name}: ")
+        if account.needs_proxy_login and not proxy_password:
+            proxy_password = read_proxy_password()
         credentials = Credentials(proxy_password=proxy_password).with_login_secret(account, login)
     book = AccountBook(settings, open_vault())
     try:

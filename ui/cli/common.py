@@ -24,6 +24,7 @@ from storage.settings import SavedAccount, SettingsStore
 from storage.vault import Vault
 from ui.services.credentials import (
     PASSWORD_ENV,
+    PROXY_PASSWORD_ENV,
     CredentialResolver,
     CredentialsError,
     SecretRequest,
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_USAGE",
     "PASSPHRASE_ENV",
     "PASSWORD_ENV",
+    "PROXY_PASSWORD_ENV",
     "CommandError",
     "account_from_args",
     "account_values_from_args",
@@ -46,6 +48,7 @@ __all__ = [
     "open_vault",
     "read_passphrase",
     "read_password",
+    "read_proxy_password",
     "resolve_account",
     "resolve_credentials",
     "saved_account",
@@ -92,7 +95,12 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do NOT check the server's certificate (dangerous; prefer --ca-file)",
     )
-    group.add_argument("--proxy", metavar="URL", help="socks5://[user@]host:port or http://...")
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="socks5://[user@]host:port or http://...; its password from "
+        "BULKMAILER_PROXY_PASSWORD or asked on a terminal",
+    )
     group.add_argument("--connect-timeout", type=float, metavar="S")
     group.add_argument("--command-timeout", type=float, metavar="S")
     group.add_argument("--data-timeout", type=float, metavar="S")
@@ -184,6 +192,17 @@ def checked_account(
     return result.account, result.proxy_password
 
 
+def read_proxy_password() -> Secret | None:
+    """The proxy password from BULKMAILER_PROXY_PASSWORD, or a prompt on a terminal."""
+    value = os.environ.get(PROXY_PASSWORD_ENV)
+    if value:
+        return Secret(value)
+    if not sys.stdin.isatty():
+        return None
+    entered = getpass.getpass("Proxy password: ")
+    return Secret(entered) if entered else None
+
+
 def account_from_args(args: argparse.Namespace, base: Account | None = None) -> Account:
     """Build an account from a preset or saved `base`, overridden by explicit options."""
     return checked_account(args, base)[0]
@@ -195,8 +214,7 @@ def _ask_on_terminal(request: SecretRequest) -> Credentials:
         label = "SMTP password" if request.login_label == "password" else request.login_label
         login = read_password(f"{label}: ")
     if request.ask_proxy:
-        entered = getpass.getpass("Proxy password: ")
-        proxy = Secret(entered) if entered else None
+        proxy = read_proxy_password()
     return Credentials(proxy_password=proxy).with_login_secret(request.account, login)
 
 

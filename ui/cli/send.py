@@ -230,13 +230,13 @@ def _send(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if not args.sender and not args.account and mailmerge.sender:
         args.sender = mailmerge.sender
+    account, given = _account_for_send(args)  # a bad flag fails before the list is read
     try:
         report = _load_recipients(args, mailmerge.template.to)
     except InputError as exc:
         raise CommandError(str(exc)) from None
     if not report.recipients:
         raise CommandError("no valid recipients to send to")
-    account, given = _account_for_send(args)
     draft = Draft(
         account=account,
         template=mailmerge.template,
