@@ -23,7 +23,7 @@ from ui.web.credentials import (
 from ui.web.layout import screen_title
 from ui.web.widgets import show_diagnosis, slug
 
-__all__ = ["page", "use_account"]
+__all__ = ["AccountsScreen", "page", "use_account"]
 
 
 def use_account(name: str) -> None:
@@ -43,59 +43,64 @@ def _describe(account: Account) -> str:
     return " · ".join(parts)
 
 
-def page() -> None:
-    """Build the Accounts screen."""
-    state = get_state()
-    state.restore_draft_account()
-    screen_title("Accounts")
-    ui.label(
-        "The SMTP account your messages go out through. Until you add one, the built-in "
-        "sandbox keeps every message on this computer (see the Outbox)."
-    ).classes("text-grey-8")
-    for warning in _settings_warnings():
-        ui.label(warning).classes("text-warning").mark("accounts-warning")
+class AccountsScreen:
+    """Everything on /accounts: the saved accounts, the form, and the connection test."""
 
-    form: AccountForm
-    with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-3 gap-4 q-mt-md"):
-        with ui.card().classes("self-start"):
-            ui.label("Your accounts").classes("text-h6")
-            account_list = ui.column().classes("w-full gap-2").mark("account-list")
-            ui.button("Add an account", icon="add", on_click=lambda: form.load(None)).props(
-                "outline"
-            ).mark("account-new")
-        with ui.column().classes("lg:col-span-2 gap-4"):
-            with ui.card().classes("w-full"):
-                form = AccountForm()
-                with ui.row().classes("q-mt-sm"):
-                    save_button = ui.button("Save", icon="save").mark("account-save")
-                    test_button = ui.button("Test connection", icon="network_check")
-                    test_button.props("outline").mark("account-test")
-            with ui.card().classes("w-full") as report_card:
-                ui.label("Connection test").classes("text-h6")
-                report = ui.column().classes("w-full gap-1").mark("diagnosis")
-            report_card.set_visibility(False)
+    def __init__(self) -> None:
+        self.state = get_state()
+        self.state.restore_draft_account()
+        self.form: AccountForm
+        screen_title("Accounts")
+        ui.label(
+            "The SMTP account your messages go out through. Until you add one, the built-in "
+            "sandbox keeps every message on this computer (see the Outbox)."
+        ).classes("text-grey-8")
+        for warning in _settings_warnings():
+            ui.label(warning).classes("text-warning").mark("accounts-warning")
+        with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-3 gap-4 q-mt-md"):
+            with ui.card().classes("self-start"):
+                ui.label("Your accounts").classes("text-h6")
+                self.account_list()
+                ui.button(
+                    "Add an account", icon="add", on_click=lambda: self.form.load(None)
+                ).props("outline").mark("account-new")
+            with ui.column().classes("lg:col-span-2 gap-4"):
+                with ui.card().classes("w-full"):
+                    self.form = AccountForm()
+                    with ui.row().classes("q-mt-sm"):
+                        ui.button("Save", icon="save", on_click=self.save).mark("account-save")
+                        self.test_button = ui.button(
+                            "Test connection", icon="network_check", on_click=self.test_form
+                        )
+                        self.test_button.props("outline").mark("account-test")
+                with ui.card().classes("w-full") as self.report_card:
+                    ui.label("Connection test").classes("text-h6")
+                    self.report = ui.column().classes("w-full gap-1").mark("diagnosis")
+                self.report_card.set_visibility(False)
 
-    def refresh_list() -> None:
-        account_list.clear()
+    # -- the list -------------------------------------------------------------------------------
+
+    @ui.refreshable_method
+    def account_list(self) -> None:
         try:
-            saved = state.accounts.accounts()
+            saved = self.state.accounts.accounts()
         except StorageError as exc:
             saved = []
             ui.notify(f"The saved accounts cannot be read: {exc}", type="negative")
-        chosen = state.draft.account_name
+        chosen = self.state.draft.account_name
         if chosen != SANDBOX_KEY and chosen not in {item.name for item in saved}:
             use_account(SANDBOX_KEY)
             chosen = SANDBOX_KEY
-        with account_list:
-            _row(SANDBOX_KEY, sandbox.SANDBOX_ACCOUNT_NAME, _sandbox_line(), chosen)
+        with ui.column().classes("w-full gap-2").mark("account-list"):
+            self._row(SANDBOX_KEY, sandbox.SANDBOX_ACCOUNT_NAME, _sandbox_line(), chosen)
             for item in saved:
                 line = _describe(item.account)
-                if item.remember_password and state.accounts.has_password(item.name):
+                if item.remember_password and self.state.accounts.has_password(item.name):
                     line += " · password saved"
-                _row(item.name, item.name, line, chosen, saved=item)
+                self._row(item.name, item.name, line, chosen, saved=item)
 
     def _row(
-        key: str, title: str, line: str, chosen: str, saved: SavedAccount | None = None
+        self, key: str, title: str, line: str, chosen: str, saved: SavedAccount | None = None
     ) -> None:
         mark = slug(key) if key else "sandbox"
         in_use = key == chosen
@@ -111,26 +116,30 @@ def page() -> None:
                 if in_use:
                     ui.badge("In use").mark(f"account-in-use account-in-use-{mark}")
                 else:
-                    ui.button("Use", on_click=lambda: choose(key)).props("flat dense").mark(
+                    ui.button("Use", on_click=lambda: self.choose(key)).props("flat dense").mark(
                         f"account-use-{mark}"
                     )
                 if saved is not None:
-                    ui.button("Edit", on_click=lambda: form.load(saved)).props("flat dense").mark(
-                        f"account-edit-{mark}"
-                    )
-                    ui.button("Test", on_click=lambda: test_saved(key)).props("flat dense").mark(
-                        f"account-test-{mark}"
-                    )
-                    ui.button("Delete", on_click=lambda: delete(saved)).props(
-                        "flat dense color=negative"
-                    ).mark(f"account-delete-{mark}")
+                    self._saved_buttons(saved, mark)
 
-    def choose(key: str) -> None:
+    def _saved_buttons(self, saved: SavedAccount, mark: str) -> None:
+        ui.button("Edit", on_click=lambda: self.form.load(saved)).props("flat dense").mark(
+            f"account-edit-{mark}"
+        )
+        ui.button("Test", on_click=lambda: self.test_saved(saved.name)).props("flat dense").mark(
+            f"account-test-{mark}"
+        )
+        ui.button("Delete", on_click=lambda: self.delete(saved)).props(
+            "flat dense color=negative"
+        ).mark(f"account-delete-{mark}")
+
+    def choose(self, key: str) -> None:
         use_account(key)
-        refresh_list()
+        # The toast first: refreshing the list deletes the button whose click runs this.
         ui.notify(f"Messages will go through {key or 'the sandbox'}.")
+        self.account_list.refresh()
 
-    async def delete(saved: SavedAccount) -> None:
+    async def delete(self, saved: SavedAccount) -> None:
         with ui.dialog() as dialog, ui.card():
             ui.label(f"Delete the account {saved.name!r} and its saved password?")
             with ui.row().classes("w-full justify-end"):
@@ -145,32 +154,32 @@ def page() -> None:
         if confirmed is not True:
             return
         try:
-            await asyncio.to_thread(state.accounts.delete, saved.name)
+            await asyncio.to_thread(self.state.accounts.delete, saved.name)
         except StorageError as exc:
             ui.notify(f"Not deleted: {exc}", type="negative")
             return
         web_resolver().forget(saved.account)
-        if form.editing == saved.name:
-            form.load(None)
-        refresh_list()
+        if self.form.editing == saved.name:
+            self.form.load(None)
+        self.account_list.refresh()
         ui.notify(f"Deleted {saved.name}.")
 
-    async def save() -> None:
-        result = form.check()
+    async def save(self) -> None:
+        result = self.form.check()
         if result.account is None:
             ui.notify("Check the marked fields.", type="warning")
             return
-        name = str(form.name.value).strip()
+        name = str(self.form.name.value).strip()
         try:
-            taken = {item.name for item in state.accounts.accounts()}
+            taken = {item.name for item in self.state.accounts.accounts()}
         except StorageError as exc:
             ui.notify(f"Not saved: {exc}", type="negative")
             return
-        if form.editing is None and name in taken:
-            form.name.error = "An account has this name: choose another, or edit that one."
+        if self.form.editing is None and name in taken:
+            self.form.name.error = "An account has this name: choose another, or edit that one."
             return
-        password, proxy_password = form.secrets(result)
-        remember = bool(form.remember.value)
+        password, proxy_password = self.form.secrets(result)
+        remember = bool(self.form.remember.value)
         typed = Credentials(proxy_password=proxy_password).with_login_secret(
             result.account, password
         )
@@ -180,14 +189,14 @@ def page() -> None:
         account = result.account
         try:
             saved = await asyncio.to_thread(
-                state.accounts.save,
+                self.state.accounts.save,
                 name,
                 account,
                 remember_password=remember,
                 credentials=typed if remember else None,
             )
         except WrongPassphraseError:
-            state.passphrase.clear()
+            self.state.passphrase.clear()
             ui.notify("The master passphrase is wrong: nothing was saved.", type="negative")
             return
         except (StorageError, InputError) as exc:
@@ -197,57 +206,58 @@ def page() -> None:
             web_resolver().remember(account, typed)
         else:
             web_resolver().forget(account)  # login details may have changed
-        form.load(saved)
-        refresh_list()
+        self.form.load(saved)
+        self.account_list.refresh()
         note = ""
-        if remember and account.needs_login and not state.accounts.has_password(saved.name):
+        if remember and account.needs_login and not self.state.accounts.has_password(saved.name):
             note = " No password is stored yet: you will be asked for it when you send."
         ui.notify(f"Saved {saved.name}.{note}", type="positive")
 
-    async def run_check(account: Account, credentials: Credentials) -> None:
-        report_card.set_visibility(True)
-        report.clear()
-        with report:
+    async def run_check(self, account: Account, credentials: Credentials) -> None:
+        self.report_card.set_visibility(True)
+        self.report.clear()
+        with self.report:
             ui.spinner()
             ui.label(f"Connecting to {account.host}:{account.port} …").mark("diagnosis-running")
-        test_button.disable()
+        self.test_button.disable()
         try:
             diagnosis = await diagnose(account, credentials)
         finally:
-            test_button.enable()
-        show_diagnosis(report, diagnosis)
+            self.test_button.enable()
+        show_diagnosis(self.report, diagnosis)
         if diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
             web_resolver().forget(account)  # refused: ask again next time
 
-    async def test_form() -> None:
-        result = form.check()
+    async def test_form(self) -> None:
+        result = self.form.check()
         if result.account is None:
             ui.notify("Check the marked fields before testing.", type="warning")
             return
         account = result.account
-        password, proxy_password = form.secrets(result)
+        password, proxy_password = self.form.secrets(result)
         typed = Credentials(proxy_password=proxy_password).with_login_secret(account, password)
         credentials = await resolve_credentials(
-            account, saved_name=form.editing, given=typed, title="Password for the test"
+            account, saved_name=self.form.editing, given=typed, title="Password for the test"
         )
         if credentials is None:
             return
-        await run_check(account, credentials)
+        await self.run_check(account, credentials)
 
-    async def test_saved(name: str) -> None:
+    async def test_saved(self, name: str) -> None:
         credentials = await ask_credentials(name)
         if credentials is None:
             return
         try:
-            account = state.accounts.get(name).account
+            account = self.state.accounts.get(name).account
         except StorageError as exc:
             ui.notify(str(exc), type="negative")
             return
-        await run_check(account, credentials)
+        await self.run_check(account, credentials)
 
-    save_button.on_click(save)
-    test_button.on_click(test_form)
-    refresh_list()
+
+def page() -> None:
+    """Build the Accounts screen."""
+    AccountsScreen()
 
 
 def _sandbox_line() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from nicegui import events, ui
 
@@ -24,7 +25,7 @@ from ui.web.recipient_import import (
 )
 from ui.web.widgets import PagedTable
 
-__all__ = ["page"]
+__all__ = ["RecipientsScreen", "page"]
 
 _ACCEPT = ".csv,.tsv,.txt,.xlsx,.xlsm"
 _LIMIT_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
@@ -60,39 +61,66 @@ def _recipient_columns(report: ImportReport) -> tuple[list[dict[str, object]], l
     return columns, fields
 
 
-def page() -> None:
-    """Build the Recipients screen."""
-    state = get_state()
-    screen_title("Recipients")
-    ui.label("Who receives the message: paste addresses or load a CSV, TXT or XLSX file.").classes(
-        "text-grey-8"
-    )
-    current: dict[str, Loaded | None] = {"file": None}
+@dataclass
+class _ImportState:
+    """What the screen is working on: the file last read, and whether it sets its choosers."""
 
-    with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-2 gap-4 q-mt-md"):
+    file: Loaded | None = None
+    quiet: bool = False  # True while the screen itself sets the choosers
+
+
+class RecipientsScreen:
+    """Everything on /recipients: paste or upload, choose the column or encoding, review."""
+
+    def __init__(self) -> None:
+        self.state = get_state()
+        self.current = _ImportState()
+        screen_title("Recipients")
+        ui.label(
+            "Who receives the message: paste addresses or load a CSV, TXT or XLSX file."
+        ).classes("text-grey-8")
+        with ui.element("div").classes("w-full grid grid-cols-1 lg:grid-cols-2 gap-4 q-mt-md"):
+            self._paste_card()
+            self._upload_card()
+        self._problem_card()
+        self.busy = ui.row().classes("items-center q-mt-md")
+        with self.busy:
+            ui.spinner()
+            ui.label("Reading the list …")
+        self.busy.set_visibility(False)
+        self._review()
+        self.column_choice.set_visibility(False)
+        self.encoding_choice.set_visibility(False)
+        self.show(self.state.draft.recipients)
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _paste_card(self) -> None:
         with ui.card():
             ui.label("Paste addresses").classes("text-h6")
             ui.label(
                 "Separated by commas, semicolons, spaces or new lines. "
                 "'Ann Lee <ann@example.com>' keeps the name."
             ).classes("text-caption")
-            paste = ui.textarea(placeholder="ann@example.com, Bob <bob@example.org>")
-            paste.classes("w-full").props("outlined autogrow").mark("recipients-paste")
+            self.paste = ui.textarea(placeholder="ann@example.com, Bob <bob@example.org>")
+            self.paste.classes("w-full").props("outlined autogrow").mark("recipients-paste")
             ui.button(
-                "Use these addresses", icon="playlist_add_check", on_click=lambda: import_text()
+                "Use these addresses", icon="playlist_add_check", on_click=self.import_text
             ).mark("recipients-paste-import")
+
+    def _upload_card(self) -> None:
         with ui.card():
             ui.label("Upload a file").classes("text-h6")
             ui.label(
                 "CSV or TSV with a header row (an 'email' column), TXT, or XLSX; "
                 f"up to {_LIMIT_MB} MB."
             ).classes("text-caption")
-            upload = (
+            self.upload = (
                 ui.upload(
                     auto_upload=True,
                     max_file_size=MAX_UPLOAD_BYTES,
-                    on_upload=lambda e: receive(e),
-                    on_rejected=lambda: show_error(
+                    on_upload=self.receive,
+                    on_rejected=lambda: self.show_error(
                         f"That file was refused: use a CSV, TSV, TXT or XLSX file of at most "
                         f"{_LIMIT_MB} MB."
                     ),
@@ -101,196 +129,201 @@ def page() -> None:
                 .props(f"accept={_ACCEPT} flat bordered")
                 .classes("w-full")
             )
-            upload.mark("recipients-upload")
+            self.upload.mark("recipients-upload")
             ui.button(
-                "Load the sample list", icon="science", on_click=lambda: import_file(load_sample())
+                "Load the sample list",
+                icon="science",
+                on_click=lambda: self.import_file(load_sample()),
             ).props("outline").mark("recipients-sample")
 
-    with ui.card().classes("w-full q-mt-md") as problem_card:
-        error = ui.label("").classes("text-negative break-all").mark("recipients-error")
-        with ui.row().classes("items-center gap-4"):
-            column_choice = (
-                ui.select(
-                    [],
-                    label="Column with the email addresses",
-                    on_change=lambda e: rechoose(email_column=e.value),
+    def _problem_card(self) -> None:
+        with ui.card().classes("w-full q-mt-md") as self.problem_card:
+            self.error = ui.label("").classes("text-negative break-all").mark("recipients-error")
+            with ui.row().classes("items-center gap-4"):
+                self.column_choice = (
+                    ui.select(
+                        [],
+                        label="Column with the email addresses",
+                        on_change=lambda e: self.rechoose(email_column=e.value),
+                    )
+                    .classes("w-72")
+                    .mark("recipients-email-column")
                 )
-                .classes("w-72")
-                .mark("recipients-email-column")
-            )
-            encoding_choice = (
-                ui.select(
-                    ENCODINGS,
-                    label="The file's encoding",
-                    on_change=lambda e: rechoose(encoding=e.value),
+                self.encoding_choice = (
+                    ui.select(
+                        ENCODINGS,
+                        label="The file's encoding",
+                        on_change=lambda e: self.rechoose(encoding=e.value),
+                    )
+                    .classes("w-72")
+                    .mark("recipients-encoding")
                 )
-                .classes("w-72")
-                .mark("recipients-encoding")
+        self.problem_card.set_visibility(False)
+
+    def _review(self) -> None:
+        with ui.column().classes("w-full q-mt-md gap-2") as self.review:
+            with ui.row().classes("w-full items-center"):
+                self.summary = ui.label("").classes("text-h6").mark("recipients-summary")
+                ui.space()
+                ui.button("Clear the list", icon="clear_all", on_click=self.clear).props(
+                    "flat color=negative"
+                ).mark("recipients-clear")
+            self.source = ui.label("").classes("text-grey-8").mark("recipients-source")
+            self.duplicates = ui.label("").mark("recipients-duplicates")
+            self.smtputf8 = ui.label("").mark("recipients-smtputf8")
+            self.valid: PagedTable[Recipient] = PagedTable(
+                marker="recipients-table", empty="No valid recipients.", searchable=True
             )
-    problem_card.set_visibility(False)
-    busy = ui.row().classes("items-center q-mt-md")
-    with busy:
-        ui.spinner()
-        ui.label("Reading the list …")
-    busy.set_visibility(False)
-
-    with ui.column().classes("w-full q-mt-md gap-2") as review:
-        with ui.row().classes("w-full items-center"):
-            summary = ui.label("").classes("text-h6").mark("recipients-summary")
-            ui.space()
-            ui.button("Clear the list", icon="clear_all", on_click=lambda: clear()).props(
-                "flat color=negative"
-            ).mark("recipients-clear")
-        source = ui.label("").classes("text-grey-8").mark("recipients-source")
-        duplicates = ui.label("").mark("recipients-duplicates")
-        smtputf8 = ui.label("").mark("recipients-smtputf8")
-        valid: PagedTable[Recipient] = PagedTable(
-            marker="recipients-table", empty="No valid recipients.", searchable=True
-        )
-        rejected_title = ui.label("").classes("text-h6 q-mt-md").mark("recipients-rejected-title")
-        rejected: PagedTable[Rejected] = PagedTable(
-            marker="recipients-rejected", empty="Nothing was rejected."
-        )
-        with ui.expansion("Duplicates dropped").classes("w-full") as duplicate_box:
-            dupes: PagedTable[Duplicate] = PagedTable(
-                marker="recipients-duplicate-rows", empty="No duplicates."
+            self.rejected_title = ui.label("").classes("text-h6 q-mt-md")
+            self.rejected_title.mark("recipients-rejected-title")
+            self.rejected: PagedTable[Rejected] = PagedTable(
+                marker="recipients-rejected", empty="Nothing was rejected."
             )
-    empty = ui.label("No list yet: paste addresses, upload a file or load the sample.")
-    empty.classes("text-grey-7 q-mt-md").mark("recipients-empty")
-    quiet = {"on": False}  # True while the screen itself sets the choosers
+            with ui.expansion("Duplicates dropped").classes("w-full") as self.duplicate_box:
+                self.dupes: PagedTable[Duplicate] = PagedTable(
+                    marker="recipients-duplicate-rows", empty="No duplicates."
+                )
+        self.empty = ui.label("No list yet: paste addresses, upload a file or load the sample.")
+        self.empty.classes("text-grey-7 q-mt-md").mark("recipients-empty")
 
-    def show_error(message: str) -> None:
-        error.text = message
-        problem_card.set_visibility(True)
+    # -- showing --------------------------------------------------------------------------------
 
-    def show(report: ImportReport | None) -> None:
-        review.set_visibility(report is not None)
-        empty.set_visibility(report is None)
+    def show_error(self, message: str) -> None:
+        self.error.text = message
+        self.problem_card.set_visibility(True)
+
+    def show(self, report: ImportReport | None) -> None:
+        self.review.set_visibility(report is not None)
+        self.empty.set_visibility(report is None)
         if report is None:
             return
-        summary.text = report.summary()
-        source.text = f"From {report.source}" + (
+        self.summary.text = report.summary()
+        self.source.text = f"From {report.source}" + (
             f" · addresses in column '{report.email_column}'" if report.email_column else ""
         )
-        duplicates.text = f"Duplicates dropped: {report.duplicate_count:,}"
-        smtputf8.text = (
+        self.duplicates.text = f"Duplicates dropped: {report.duplicate_count:,}"
+        self.smtputf8.text = (
             f"Addresses that need a server with SMTPUTF8 (non-ASCII before the @): "
             f"{report.smtputf8_count:,}"
         )
-        smtputf8.set_visibility(report.smtputf8_count > 0)
+        self.smtputf8.set_visibility(report.smtputf8_count > 0)
         columns, fields = _recipient_columns(report)
-
-        def to_row(r: Recipient) -> dict[str, object]:
-            row: dict[str, object] = {"line": r.line or "", "display": r.name}
-            row.update({f"f{i}": r.fields.get(name, "") for i, name in enumerate(fields)})
-            row["utf8"] = "needed" if r.needs_smtputf8 else ""
-            return row
-
-        def matches(r: Recipient, query: str) -> bool:
-            return (
-                query in r.email.casefold()
-                or any(query in value.casefold() for value in r.fields.values())
-                or query in r.name.casefold()
-            )
-
-        valid.set_items(columns, report.recipients, to_row, matches)
-        rejected_title.text = (
+        self.valid.set_items(
+            columns, report.recipients, lambda r: _recipient_row(r, fields), _matches
+        )
+        self.rejected_title.text = (
             f"Rejected rows ({len(report.rejected):,})"
             if report.rejected
             else "Nothing was rejected."
         )
-        rejected.table.set_visibility(bool(report.rejected))
-        rejected.set_items(
-            _REJECTED_COLUMNS,
-            report.rejected,
-            lambda r: {
-                "source": r.source,
-                "line": r.line,
-                "value": r.value,
-                "reason": r.reason + (f" (column {r.field})" if r.field else ""),
-            },
-        )
-        duplicate_box.set_visibility(report.duplicate_count > 0)
-        dupes.set_items(
+        self.rejected.table.set_visibility(bool(report.rejected))
+        self.rejected.set_items(_REJECTED_COLUMNS, report.rejected, _rejected_row)
+        self.duplicate_box.set_visibility(report.duplicate_count > 0)
+        self.dupes.set_items(
             _DUPLICATE_COLUMNS,
             report.duplicates,
-            lambda d: {
-                "line": d.line,
-                "email": d.email,
-                "first": d.first_line,
-            },
+            lambda d: {"line": d.line, "email": d.email, "first": d.first_line},
         )
 
-    def apply(attempt: Attempt) -> None:
-        current["file"] = attempt.loaded
-        problem_card.set_visibility(bool(attempt.error or attempt.columns))
-        error.text = attempt.error
-        error.set_visibility(bool(attempt.error))
+    def apply(self, attempt: Attempt) -> None:
+        self.current.file = attempt.loaded
+        self.problem_card.set_visibility(bool(attempt.error or attempt.columns))
+        self.error.text = attempt.error
+        self.error.set_visibility(bool(attempt.error))
         chosen = attempt.loaded.email_column if attempt.loaded else None
         if attempt.report is not None:
             chosen = attempt.report.email_column
-        quiet["on"] = True
+        self.current.quiet = True
         try:
-            column_choice.set_options(list(attempt.columns))
-            column_choice.set_value(chosen if chosen in attempt.columns else None)
+            self.column_choice.set_options(list(attempt.columns))
+            self.column_choice.set_value(chosen if chosen in attempt.columns else None)
         finally:
-            quiet["on"] = False
-        column_choice.set_visibility(bool(attempt.columns))
-        encoding_choice.set_visibility(
+            self.current.quiet = False
+        self.column_choice.set_visibility(bool(attempt.columns))
+        self.encoding_choice.set_visibility(
             attempt.bad_encoding or bool(attempt.loaded and attempt.loaded.encoding)
         )
         if attempt.report is None:
             return
-        state.draft.recipients = attempt.report
-        show(attempt.report)
+        self.state.draft.recipients = attempt.report
+        self.show(attempt.report)
         ui.notify(f"{attempt.report.summary()} from {attempt.report.source}.")
 
-    async def run_import(work: Callable[[], Attempt]) -> None:
-        busy.set_visibility(True)
+    # -- actions --------------------------------------------------------------------------------
+
+    async def run_import(self, work: Callable[[], Attempt]) -> None:
+        self.busy.set_visibility(True)
         try:
             attempt = await asyncio.to_thread(work)
         finally:
-            busy.set_visibility(False)
-        apply(attempt)
+            self.busy.set_visibility(False)
+        self.apply(attempt)
 
-    async def import_text() -> None:
-        text = str(paste.value or "")
+    async def import_text(self) -> None:
+        text = str(self.paste.value or "")
         if not text.strip():
-            show_error("Paste at least one address first.")
+            self.show_error("Paste at least one address first.")
             return
-        await run_import(lambda: import_pasted(text))
+        await self.run_import(lambda: import_pasted(text))
 
-    async def import_file(loaded: Loaded) -> None:
-        quiet["on"] = True
+    async def import_file(self, loaded: Loaded) -> None:
+        self.current.quiet = True
         try:
-            encoding_choice.set_value(None)
+            self.encoding_choice.set_value(None)
         finally:
-            quiet["on"] = False
-        await run_import(lambda: import_loaded(loaded))
+            self.current.quiet = False
+        await self.run_import(lambda: import_loaded(loaded))
 
-    async def receive(event: events.UploadEventArguments) -> None:
+    async def receive(self, event: events.UploadEventArguments) -> None:
         file = event.file
         name = safe_display_name(file.name)
         if file.size() > MAX_UPLOAD_BYTES:
-            show_error(f"{name} is over {_LIMIT_MB} MB: split it.")
+            self.show_error(f"{name} is over {_LIMIT_MB} MB: split it.")
         else:
-            await import_file(Loaded(name, await file.read()))
-        upload.reset()
+            await self.import_file(Loaded(name, await file.read()))
+        self.upload.reset()
 
-    async def rechoose(*, email_column: str | None = None, encoding: str | None = None) -> None:
-        loaded = current["file"]
-        if quiet["on"] or loaded is None or (email_column or encoding) is None:
+    async def rechoose(
+        self, *, email_column: str | None = None, encoding: str | None = None
+    ) -> None:
+        loaded = self.current.file
+        if self.current.quiet or loaded is None or (email_column or encoding) is None:
             return
         changed = with_choice(loaded, email_column=email_column, encoding=encoding)
         if changed != loaded:
-            await run_import(lambda: import_loaded(changed))
+            await self.run_import(lambda: import_loaded(changed))
 
-    def clear() -> None:
-        state.draft.recipients = None
-        current["file"] = None
-        problem_card.set_visibility(False)
-        show(None)
+    def clear(self) -> None:
+        self.state.draft.recipients = None
+        self.current.file = None
+        self.problem_card.set_visibility(False)
+        self.show(None)
 
-    column_choice.set_visibility(False)
-    encoding_choice.set_visibility(False)
-    show(state.draft.recipients)
+
+def _recipient_row(r: Recipient, fields: list[str]) -> dict[str, object]:
+    row: dict[str, object] = {"line": r.line or "", "display": r.name}
+    row.update({f"f{i}": r.fields.get(name, "") for i, name in enumerate(fields)})
+    row["utf8"] = "needed" if r.needs_smtputf8 else ""
+    return row
+
+
+def _matches(r: Recipient, query: str) -> bool:
+    return (
+        query in r.email.casefold()
+        or any(query in value.casefold() for value in r.fields.values())
+        or query in r.name.casefold()
+    )
+
+
+def _rejected_row(r: Rejected) -> dict[str, object]:
+    return {
+        "source": r.source,
+        "line": r.line,
+        "value": r.value,
+        "reason": r.reason + (f" (column {r.field})" if r.field else ""),
+    }
+
+
+def page() -> None:
+    """Build the Recipients screen."""
+    RecipientsScreen()
