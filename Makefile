@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck pytest bench torture native-deps clean
+.PHONY: run test lint typecheck pytest bench torture native-deps lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,9 @@ $(VENV)/.run-deps: pyproject.toml | $(PY)
 	$(PIP) install -e .
 	@touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(PY)
-	$(PIP) install -e ".[test]"
+# Tests (and so CI) install the pinned versions of constraints.txt; `make run` stays plain pip.
+$(VENV)/.test-deps: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -c constraints.txt -e ".[test]"
 	@touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
@@ -33,16 +34,22 @@ pytest: $(VENV)/.test-deps
 test: lint typecheck pytest
 
 bench: $(VENV)/.test-deps
-	$(PIP) install -e ".[bench]"
+	$(PIP) install -c constraints.txt -e ".[bench]"
 	$(PY) -m bench $(ARGS)
 
 # The native window's test (tests/e2e/test_native.py) needs pywebview + Qt (~530 MB); without
 # them it skips, so `make test` works on a laptop without Qt. CI installs them first.
 native-deps: $(VENV)/.test-deps
-	$(PIP) install -e ".[native]"
+	$(PIP) install -c constraints.txt -e ".[native]"
 
 torture: $(VENV)/.test-deps
 	BULKMAILER_TORTURE=1 $(PY) -m pytest tests/core/test_crash_resume.py $(PYTEST_ARGS)
+
+# Refresh constraints.txt: every extra, every platform (markers), Python 3.11 and newer.
+lock: | $(PY)
+	$(PIP) install "uv>=0.5,<1"
+	$(VENV)/bin/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--no-header -o constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nicegui import Client, app, ui
-from nicegui.server import Server
 
 from ui.services import sandbox
 from ui.web.app import root
 from ui.web.layout import APP_NAME
+from ui.web.nicegui_internals import server_started
 from ui.web.outbox import outbox_changed
 from ui.web.security import TOKEN_PARAM, LocalGuard
 
@@ -161,8 +161,7 @@ async def _start_and_announce(options: LaunchOptions) -> None:
         print(f"The sandbox SMTP server could not start: {exc}", file=sys.stderr, flush=True)
     else:
         print(f"{SANDBOX_MARKER} {sandbox.SANDBOX_HOST}:{smtp.port}", flush=True)
-    server = getattr(Server, "instance", None)
-    while server is not None and not server.started:
+    while server_started() is False:
         await asyncio.sleep(STARTUP_POLL_SECONDS)
     print(f"{READY_MARKER} {options.url}", flush=True)
     if options.native:

@@ -18,6 +18,7 @@ from nicegui import context, ui
 from core.events import Event
 from ui.services.monitor import CampaignMonitor, LogLine
 from ui.services.state import ActiveCampaign, AppState
+from ui.web.nicegui_internals import DeleteHook
 
 __all__ = ["REFRESH_SECONDS", "SHOWN_LOG_LINES", "CampaignWatch"]
 
@@ -26,18 +27,6 @@ SHOWN_LOG_LINES = 500  # lines kept in the page's log (the monitor keeps more)
 
 # on_update(full, new_lines): `full` means "redraw from the monitor" (another campaign, reconnect)
 UpdateHandler = Callable[[bool, list[LogLine]], None]
-
-
-class _DeleteHook(ui.element):
-    """An invisible element that calls back when it is deleted (with its page or client)."""
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__()
-        self._on_delete_callback = callback
-
-    def _handle_delete(self) -> None:
-        self._on_delete_callback()
-        super()._handle_delete()
 
 
 class CampaignWatch:
@@ -55,7 +44,7 @@ class CampaignWatch:
         self._dirty = False
         self._was_running = bool(self._campaign and self._campaign.running)
         self._deleted = False
-        with _DeleteHook(self._teardown):
+        with DeleteHook(self._teardown):
             self.timer = ui.timer(REFRESH_SECONDS, self.tick)
         self._client = context.client
         self._client.on_disconnect(self._detach)
