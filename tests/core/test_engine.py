@@ -22,7 +22,7 @@ from core.events import (
 )
 from core.models import RecipientStatus, RetryPolicy, Security, SendSettings
 from core.pacing import DAY
-from storage.history import recipients as recipient_rows
+from storage.journal.history import recipients as recipient_rows
 from tests.certs import CertSet
 from tests.conftest import account_for, good_credentials
 from tests.core.engine_kit import Harness, make_campaign, people

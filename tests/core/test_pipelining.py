@@ -16,7 +16,7 @@ from core.events import CampaignStatus
 from core.models import RecipientStatus, Security, SendSettings
 from core.transport import SMTPTransport
 from core.transport.replies import Reply, ReplyFormatError, take_reply
-from storage.history import recipients as recipient_rows
+from storage.journal.history import recipients as recipient_rows
 from tests.certs import CertSet
 from tests.conftest import account_for, good_credentials
 from tests.core.engine_kit import make_campaign, people

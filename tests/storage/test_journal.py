@@ -16,7 +16,15 @@ from core.events import CampaignStatus
 from core.models import Account, Recipient, RecipientStatus, SendSettings, Template
 from core.ports import Outcome
 from storage.codec import to_plain
-from storage.history import (
+from storage.journal import (
+    CampaignLockedError,
+    CampaignNotFoundError,
+    JournalCorruptError,
+    JournalError,
+    JournalStore,
+    input_hash,
+)
+from storage.journal.history import (
     Resolution,
     attempts,
     export_csv,
@@ -25,14 +33,6 @@ from storage.history import (
     resolve_unknown,
     retry_failed,
     safe_cell,
-)
-from storage.journal import (
-    CampaignLockedError,
-    CampaignNotFoundError,
-    JournalCorruptError,
-    JournalError,
-    JournalStore,
-    input_hash,
 )
 from storage.journal.schema import SCHEMA_VERSION
 

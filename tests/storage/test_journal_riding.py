@@ -8,8 +8,8 @@ from pathlib import Path
 
 from core.models import Account, Recipient, RecipientStatus, SendSettings, Template
 from core.ports import Outcome
-from storage.history import attempts, retry_failed
 from storage.journal import JournalStore
+from storage.journal.history import attempts, retry_failed
 
 ACCOUNT = Account(host="smtp.example.com", port=587, sender="me@example.com", username="me")
 TEMPLATE = Template(subject="Hi", body="Hello")

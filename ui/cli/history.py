@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from core.models import RecipientStatus
-from storage.history import (
+from storage.journal import JournalError, JournalStore
+from storage.journal.history import (
     Resolution,
     export_csv,
     list_campaigns,
@@ -16,7 +17,6 @@ from storage.history import (
     resolve_unknown,
     retry_failed,
 )
-from storage.journal import JournalError, JournalStore
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
 
 __all__ = ["register"]

@@ -11,8 +11,7 @@ from nicegui import ui
 from core.events import CampaignStatus
 from core.models import RecipientStatus
 from core.ports import Counts
-from storage import history
-from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError
+from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError, history
 from ui.services import runs
 from ui.services.monitor import LogLine
 from ui.services.state import AppState, get_state

@@ -10,8 +10,7 @@ from nicegui import ui
 
 from core.models import RecipientStatus
 from core.ports import Counts
-from storage import history
-from storage.journal import JournalError, JournalStore
+from storage.journal import JournalError, JournalStore, history
 
 __all__ = [
     "FILTERS",
