@@ -17,6 +17,7 @@ __all__ = [
     "detect_name_columns",
     "find_forbidden",
     "forbidden_reason",
+    "identity",
     "validate_address",
 ]
 
@@ -44,6 +45,14 @@ _FIRST_NAME_KEYS = ("firstname", "first", "givenname", "forename")
 _LAST_NAME_KEYS = ("lastname", "last", "surname", "familyname")
 
 NameColumns = tuple[int, ...]  # indexes of the columns that make up the display name
+
+
+def identity(email: str) -> str:
+    """What makes two addresses the same recipient: equal after `str.lower()` (not
+    `casefold()`: ß is not ss), the domain as IDNA A-labels. `email` is as `validate_address`
+    returns it (domain already in A-labels)."""
+    local, _, domain = email.rpartition("@")
+    return f"{local.lower()}@{domain.lower()}" if local else email.lower()
 
 
 def find_forbidden(value: str) -> str | None:

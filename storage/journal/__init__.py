@@ -17,12 +17,13 @@ from storage.errors import (
 )
 from storage.journal.campaign import SqliteCampaignJournal
 from storage.journal.reader import JournalReader
-from storage.journal.records import CampaignRecord, account_key, input_hash
+from storage.journal.records import AcceptedByCampaign, CampaignRecord, account_key, input_hash
 from storage.journal.schema import SCHEMA_VERSION
 from storage.journal.store import JournalStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AcceptedByCampaign",
     "CampaignLockedError",
     "CampaignNotFoundError",
     "CampaignRecord",

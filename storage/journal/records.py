@@ -11,7 +11,7 @@ from core.events import CampaignStatus
 from core.models import Account, Recipient, SendSettings, Template
 from storage.codec import to_plain
 
-__all__ = ["CampaignRecord", "account_key", "input_hash"]
+__all__ = ["AcceptedByCampaign", "CampaignRecord", "account_key", "input_hash"]
 
 
 def account_key(account: Account) -> str:
@@ -46,3 +46,14 @@ class CampaignRecord:
     input_hash: str
     attachments_digest: str
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedByCampaign:
+    """An earlier campaign of the same template and the addresses its server accepted."""
+
+    id: str
+    name: str
+    created: float
+    status: CampaignStatus
+    accepted: tuple[str, ...]

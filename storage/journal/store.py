@@ -16,7 +16,12 @@ from core.ports import Counts
 from storage.codec import from_plain, to_plain
 from storage.errors import CampaignNotFoundError, JournalCorruptError
 from storage.journal.campaign import CampaignLock, SqliteCampaignJournal
-from storage.journal.records import CampaignRecord, account_key, input_hash
+from storage.journal.records import (
+    AcceptedByCampaign,
+    CampaignRecord,
+    account_key,
+    input_hash,
+)
 from storage.journal.schema import IN_FLIGHT_DATA, IN_FLIGHT_INTENT, connect
 from storage.paths import data_dir, ensure_private_dir
 
@@ -147,6 +152,32 @@ class JournalStore:
             attachments_digest=row[12],
             total=row[13],
         )
+
+    def accepted_by_template(self, template: Template) -> list[AcceptedByCampaign]:
+        """Earlier campaigns (finished or not) that sent this very template, each with the
+        addresses their server accepted; oldest first."""
+        wanted = to_plain(template)
+        found: list[AcceptedByCampaign] = []
+        rows = self.conn.execute(
+            "SELECT id, name, created, status, template_json FROM campaigns ORDER BY created"
+        ).fetchall()
+        for campaign_id, name, created, status, template_json in rows:
+            if json.loads(template_json) != wanted:
+                continue
+            sent = self.conn.execute(
+                "SELECT email FROM recipients WHERE campaign_id=? AND status='sent'",
+                (campaign_id,),
+            ).fetchall()
+            found.append(
+                AcceptedByCampaign(
+                    campaign_id,
+                    name,
+                    created,
+                    CampaignStatus(status),
+                    tuple(row[0] for row in sent),
+                )
+            )
+        return found
 
     def find_unfinished(self, inputs: str) -> list[str]:
         """Campaigns with these inputs that still have recipients to send."""

@@ -39,7 +39,13 @@ from ui.services.campaigns import (
     limited,
     prepare,
 )
-from ui.services.starting import Choice, NotStartedError, start_campaign, twin_message
+from ui.services.starting import (
+    Choice,
+    NotStartedError,
+    needs_choice,
+    start_campaign,
+    twin_message,
+)
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 
@@ -68,10 +74,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--limit", type=_positive, metavar="N", help="only the first N recipients")
     send.add_argument("--yes", action="store_true", help="do not ask before sending")
     send.add_argument("--name", help="a name for the campaign (default: the template's name)")
-    send.add_argument(
+    twin = send.add_mutually_exclusive_group()
+    twin.add_argument(
         "--new",
         action="store_true",
-        help="start a new campaign even if one with the same inputs is unfinished",
+        help="send to everyone even if an earlier campaign of this message reached some of "
+        "them, or one with the same inputs is unfinished",
+    )
+    twin.add_argument(
+        "--only-new",
+        action="store_true",
+        help="if an earlier campaign of this message reached some of them, send only to the others",
     )
     send.add_argument("--verbose", action="store_true", help="a line per accepted message")
     send.set_defaults(func=_send)
@@ -189,6 +202,9 @@ def _print_preflight(report: PreflightReport) -> None:
 
 
 def _preview(prepared: Prepared) -> None:
+    account = prepared.draft.account
+    print(f"Account: {account.sender} through {account.host}:{account.port}")
+    print(f"Recipients: {len(prepared.draft.recipients):,}")
     print(f"Plan: {prepared.plan.text}")
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
@@ -202,25 +218,47 @@ def _preview(prepared: Prepared) -> None:
             print(f"  | ... ({len(lines) - _PREVIEW_LINES} more lines)")
 
 
-def _confirm(prepared: Prepared, *, yes: bool, new: bool) -> Choice:
-    """Show what will happen and ask; a twin needs --new, and no terminal needs --yes."""
-    if prepared.unfinished and not new:
-        raise CommandError(
-            f"{twin_message(prepared)}: continue it with `python main.py resume "
-            f"{prepared.unfinished[-1]}`, or pass --new to start another one (people already "
-            "sent to would get it again)"
-        )
-    _preview(prepared)
-    choice = Choice.EVERYONE_AGAIN if prepared.unfinished else Choice.SEND
-    if yes:
+def _twin_choice(prepared: Prepared, *, new: bool, only_new: bool) -> Choice:
+    """A campaign that would repeat an earlier one needs an explicit choice."""
+    if new:
+        return Choice.EVERYONE_AGAIN
+    if only_new and prepared.repeats:
+        return Choice.NOT_YET_ACCEPTED
+    total = len(prepared.draft.recipients)
+    fresh = total - prepared.repeats
+    if not sys.stdin.isatty():
+        ways = ["pass --new to send to all of them again"]
+        if prepared.repeats:
+            ways.append(f"--only-new to send only to the {fresh:,} not reached yet")
+        if prepared.unfinished:
+            ways.append(f"continue it with `python main.py resume {prepared.unfinished[-1]}`")
+        raise CommandError(f"{twin_message(prepared)}: {', or '.join(ways)}")
+    print(f"Note: {twin_message(prepared)}.")
+    options = f"[n] only the {fresh:,} not reached yet, " if prepared.repeats else ""
+    answer = input(f"Send to {options}[a] all {total:,} again, or [c] cancel? ").strip().lower()
+    if answer in {"n", "new"} and prepared.repeats:
+        return Choice.NOT_YET_ACCEPTED
+    if answer in {"a", "all"}:
+        return Choice.EVERYONE_AGAIN
+    raise CommandError("nothing sent", EXIT_ABORTED)
+
+
+def _confirm(prepared: Prepared, *, yes: bool, new: bool, only_new: bool) -> Choice:
+    """Show what will happen and ask; a twin needs a choice, and no terminal needs --yes."""
+    if needs_choice(prepared):
+        choice = _twin_choice(prepared, new=new, only_new=only_new)
+        _preview(prepared)
         return choice
+    _preview(prepared)
+    if yes:
+        return Choice.SEND
     if not sys.stdin.isatty():
         raise CommandError("not on a terminal: pass --yes to send without confirming")
     count = len(prepared.draft.recipients)
     answer = input(f"Send {count:,} messages now? [y/N] ").strip().lower()
     if answer not in {"y", "yes"}:
         raise CommandError("nothing sent", EXIT_ABORTED)
-    return choice
+    return Choice.SEND
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -256,7 +294,7 @@ def _send(args: argparse.Namespace) -> int:
             return _dry_run(prepared)
 
         async def confirm(checked: Prepared) -> Choice:
-            return _confirm(checked, yes=args.yes, new=args.new)
+            return _confirm(checked, yes=args.yes, new=args.new, only_new=args.only_new)
 
         async def secrets(account: Account) -> Credentials:
             return resolve_credentials(account, saved_name=args.account, given=given)

@@ -8,13 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.engine import CampaignRunner
-from core.events import CampaignFinished, EventSink
+from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, Recipient, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
 from core.ports import Clock, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
+from core.recipients.address import identity
 from core.transport import SMTPTransport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
@@ -25,10 +26,12 @@ __all__ = [
     "DryRun",
     "InputsChangedError",
     "Prepared",
+    "Twin",
     "attachments_digest",
     "create_campaign",
     "dry_run",
     "effective_settings",
+    "only_not_yet_accepted",
     "prepare",
 ]
 
@@ -53,18 +56,42 @@ class Draft:
 
 
 @dataclass(frozen=True, slots=True)
+class Twin:
+    """An earlier campaign of the same message that reached some of these recipients."""
+
+    id: str
+    name: str
+    created: float
+    status: CampaignStatus
+    overlap: int  # recipients of this list its server accepted
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
-    """A checked draft: the pre-flight report, the plan, and campaigns with the same inputs."""
+    """A checked draft: the pre-flight report, the plan, and campaigns it would repeat."""
 
     draft: Draft
     preflight: PreflightReport
     plan: Plan
     input_hash: str
-    unfinished: tuple[str, ...]
+    unfinished: tuple[str, ...]  # unfinished campaigns with exactly these inputs
+    twins: tuple[Twin, ...] = ()  # earlier campaigns of this message that reached some of them
+    already_accepted: frozenset[str] = frozenset()  # identities of those reached before
 
     @property
     def ok(self) -> bool:
         return self.preflight.ok and bool(self.draft.recipients)
+
+    @property
+    def repeats(self) -> int:
+        """How many recipients of this list already got this message from an earlier campaign."""
+        return len(self.already_accepted)
+
+    def not_yet_accepted(self) -> tuple[Recipient, ...]:
+        """The recipients no earlier campaign of this message reached."""
+        return tuple(
+            r for r in self.draft.recipients if identity(r.email) not in self.already_accepted
+        )
 
 
 def effective_settings(settings: SendSettings, account: Account) -> SendSettings:
@@ -114,7 +141,30 @@ def prepare(store: JournalStore, draft: Draft) -> Prepared:
         sent_in_window=sent,
     )
     inputs = compute_input_hash(draft.template, draft.recipients)
-    return Prepared(draft, report, plan, inputs, tuple(store.find_unfinished(inputs)))
+    twins, accepted = _twins(store, draft)
+    unfinished = tuple(store.find_unfinished(inputs))
+    return Prepared(draft, report, plan, inputs, unfinished, twins, accepted)
+
+
+def _twins(store: JournalStore, draft: Draft) -> tuple[tuple[Twin, ...], frozenset[str]]:
+    """Earlier campaigns of this template whose accepted recipients overlap this list."""
+    wanted = {identity(r.email) for r in draft.recipients}
+    twins: list[Twin] = []
+    reached: set[str] = set()
+    for earlier in store.accepted_by_template(draft.template):
+        overlap = wanted.intersection(identity(email) for email in earlier.accepted)
+        if overlap:
+            twins.append(
+                Twin(earlier.id, earlier.name, earlier.created, earlier.status, len(overlap))
+            )
+            reached |= overlap
+    return tuple(twins), frozenset(reached)
+
+
+def only_not_yet_accepted(store: JournalStore, prepared: Prepared) -> Prepared:
+    """The same draft limited to the recipients no earlier campaign of it reached, checked."""
+    draft = replace(prepared.draft, recipients=prepared.not_yet_accepted())
+    return prepare(store, draft)
 
 
 def create_campaign(store: JournalStore, prepared: Prepared) -> str:

@@ -11,16 +11,30 @@ from enum import StrEnum
 
 from core.models import Account, Credentials
 from storage.journal import JournalError, JournalStore
-from ui.services.campaigns import Draft, Prepared, create_campaign, prepare
+from ui.services.campaigns import (
+    Draft,
+    Prepared,
+    create_campaign,
+    only_not_yet_accepted,
+    prepare,
+)
 
-__all__ = ["Choice", "NotStartedError", "Started", "start_campaign", "twin_message"]
+__all__ = [
+    "Choice",
+    "NotStartedError",
+    "Started",
+    "needs_choice",
+    "start_campaign",
+    "twin_message",
+]
 
 
 class Choice(StrEnum):
     """What the person chose after seeing what the campaign will do."""
 
     SEND = "send"  # no twin: send to the list
-    EVERYONE_AGAIN = "everyone-again"  # a twin exists: send to the whole list anyway
+    NOT_YET_ACCEPTED = "not-yet-accepted"  # a twin exists: only those it did not reach
+    EVERYONE_AGAIN = "everyone-again"  # a twin exists: the whole list again, by choice
     CANCEL = "cancel"
 
 
@@ -45,13 +59,28 @@ Confirm = Callable[[Prepared], Awaitable[Choice]]
 Secrets = Callable[[Account], Awaitable[Credentials | None]]
 
 
+def needs_choice(prepared: Prepared) -> bool:
+    """Whether sending would repeat an earlier campaign, so a person must choose how."""
+    return bool(prepared.repeats or prepared.unfinished)
+
+
 def twin_message(prepared: Prepared) -> str:
-    """Why a plain "send" is refused when an earlier campaign has the same inputs."""
-    ids = ", ".join(prepared.unfinished)
-    return (
-        f"an unfinished campaign has the same recipients and message ({ids}): resume it to "
-        "reach only the people not sent to yet; sending anew reaches everyone again"
-    )
+    """What sending again would repeat, in words (empty when nothing)."""
+    parts = []
+    if prepared.repeats:
+        ids = ", ".join(twin.id for twin in prepared.twins)
+        total = len(prepared.draft.recipients)
+        parts.append(
+            f"{prepared.repeats:,} of these {total:,} recipients already got this message "
+            f"(campaign {ids})"
+        )
+    if prepared.unfinished:
+        ids = ", ".join(prepared.unfinished)
+        parts.append(
+            f"an unfinished campaign has the same recipients and message ({ids}): resume it "
+            "to reach only the people not sent to yet"
+        )
+    return "; ".join(parts)
 
 
 async def start_campaign(
@@ -76,8 +105,13 @@ async def start_campaign(
     choice = await confirm(prepared)
     if choice is Choice.CANCEL:
         raise NotStartedError("nothing sent", prepared=prepared)
-    if prepared.unfinished and choice is not Choice.EVERYONE_AGAIN:
+    if needs_choice(prepared) and choice is Choice.SEND:
         raise NotStartedError(twin_message(prepared), prepared=prepared)
+    if choice is Choice.NOT_YET_ACCEPTED:
+        prepared = await asyncio.to_thread(only_not_yet_accepted, store, prepared)
+        if not prepared.draft.recipients:
+            raise NotStartedError("everyone on this list already got this message")
+        draft = prepared.draft
     credentials = await secrets(draft.account)
     if credentials is None:
         raise NotStartedError("no password given", prepared=prepared)
