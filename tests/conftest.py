@@ -37,6 +37,8 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BULKMAILER_HOME", str(home))
     monkeypatch.delenv("BULKMAILER_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("BULKMAILER_PASSPHRASE", raising=False)
+    for name in ("all_proxy", "ALL_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # tests set the proxy they mean to test
     return home
 
 
