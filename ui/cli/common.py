@@ -6,7 +6,6 @@ import argparse
 import getpass
 import os
 import sys
-from dataclasses import replace
 
 from core.errors import InputError
 from core.models import (
@@ -79,7 +78,12 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--auth", choices=[a.value for a in AuthMethod], default=None, help="login mechanism"
     )
-    group.add_argument("--ca-file", metavar="F", help="pin this CA certificate (PEM)")
+    group.add_argument(
+        "--ca-file",
+        metavar="F",
+        action="append",
+        help="trust this CA certificate (PEM file, or a folder of them); repeat for several",
+    )
     group.add_argument("--tls-server-name", metavar="N", help="name the certificate must carry")
     group.add_argument(
         "--insecure-skip-verify",
@@ -134,9 +138,8 @@ def account_from_args(args: argparse.Namespace, base: Account | None = None) -> 
     if not sender:
         raise CommandError("--from is required (the sender address)")
     tls = base.tls if base else TLSOptions()
-    tls = replace(
-        tls,
-        ca_file=args.ca_file or tls.ca_file,
+    tls = TLSOptions.with_ca_paths(
+        args.ca_file or tls.ca_paths,
         server_name=args.tls_server_name or tls.server_name,
         verify=tls.verify and not args.insecure_skip_verify,
     )
