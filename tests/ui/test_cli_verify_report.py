@@ -10,9 +10,10 @@ import pytest
 from main import main
 from tests.certs import CertSet
 from tests.smtpd import PASSWORD, USER
-from tests.ui.test_cli import Start, servers, starttls_args
+from storage.journal import JournalStore
+from tests.ui.test_cli import Start, files, send_args, servers, starttls_args
 
-__all__ = ["servers"]  # the fixture, shared with test_cli
+__all__ = ["files", "servers"]  # the fixtures, shared with test_cli
 
 
 def test_verify_report_prints_markdown_without_the_password_or_local_part(
@@ -81,3 +82,24 @@ def test_tls_server_name_prints_tcp_connect_once(
     assert main([*args, "--tls-server-name", "other.example"]) == 0
     out = capsys.readouterr().out
     assert out.count("TCP connect") == 1, out
+
+
+def test_send_max_reconnects_sets_the_limit_and_pauses_at_it(
+    servers: Start,
+    files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("plain", auth=False)
+    handle.recorder.mail_reply = "421 4.3.2 Service not available, try later"  # session ends
+    database, template = files
+    code = main(send_args(handle, database, template, "--max-reconnects", "0"))
+    out = capsys.readouterr().out
+    assert code != 0, out
+    assert "paused" in out.lower(), out
+    assert handle.recorder.connections == 1  # no reconnect: the limit is 0
+    campaign_id = out.split("Campaign ")[1].split()[0]
+    store = JournalStore()
+    try:
+        assert store.campaign(campaign_id).settings.retry.max_reconnects == 0
+    finally:
+        store.close()
