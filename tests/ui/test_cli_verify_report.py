@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from main import main
+from storage.journal import JournalStore
 from tests.certs import CertSet
 from tests.smtpd import PASSWORD, USER
-from storage.journal import JournalStore
 from tests.ui.test_cli import Start, files, send_args, servers, starttls_args
 
 __all__ = ["files", "servers"]  # the fixtures, shared with test_cli
