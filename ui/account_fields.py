@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
@@ -24,6 +23,7 @@ from core.presets import Preset
 from core.recipients import validate_address
 from core.recipients.address import find_forbidden
 from storage.settings import validate_account_name
+from ui.ca_paths import ca_paths_from_text
 
 __all__ = [
     "CUSTOM_PRESET",
@@ -130,9 +130,9 @@ def build_account(values: dict[str, Any], *, base: Account | None = None) -> For
             errors["sender"] = f"Not a valid email address: {exc.message}"
     sender_name = _text(values, "sender_name")
     _check_printable(errors, "sender_name", sender_name, "display name")
-    ca_file = _text(values, "ca_file")
-    if ca_file and not Path(ca_file).expanduser().is_file():
-        errors["ca_file"] = "No file at this path: give the CA certificate file (PEM)."
+    ca_paths, ca_error = ca_paths_from_text(str(values.get("ca_file") or ""))
+    if ca_error:
+        errors["ca_file"] = ca_error
     server_name = _text(values, "server_name")
     if server_name and not _HOST_RE.match(server_name):
         errors["server_name"] = "A server name has no spaces, slashes or @."
@@ -143,7 +143,9 @@ def build_account(values: dict[str, Any], *, base: Account | None = None) -> For
         try:
             proxy, proxy_password = Proxy.from_url(proxy_url)
         except ValueError:
-            errors["proxy_url"] = "Use socks5://[user@]host:port or http://[user@]host:port."
+            errors["proxy_url"] = (
+                "Use socks5://[user@]host:port, socks4://host:port or http://[user@]host:port."
+            )
     timeouts = Timeouts(
         *(
             _number(errors, key, values.get(key), default=default)
@@ -161,10 +163,8 @@ def build_account(values: dict[str, Any], *, base: Account | None = None) -> For
         username=username or None,
         sender_name=sender_name,
         auth=auth,
-        tls=TLSOptions(
-            verify=bool(values.get("verify", True)),
-            ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
-            server_name=server_name or None,
+        tls=TLSOptions.with_ca_paths(
+            ca_paths, verify=bool(values.get("verify", True)), server_name=server_name or None
         ),
         proxy=proxy,
         timeouts=timeouts,

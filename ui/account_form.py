@@ -27,6 +27,7 @@ from ui.account_fields import (
     build_account,
     preset_limits_text,
 )
+from ui.ca_paths import ca_paths_to_text
 
 __all__ = ["AccountForm"]
 
@@ -131,8 +132,10 @@ class AccountForm:
             self.verify_warning.set_visibility(False)
             self.verify.on_value_change(lambda e: self.verify_warning.set_visibility(not e.value))
             self.verify.on_value_change(lambda e: self.verify_warning.set_visibility(not e.value))
-            self.ca_file = ui.input("CA certificate file (PEM path, optional)").classes("w-full")
-            self.ca_file.mark("account-ca-file")
+            self.ca_file = ui.textarea(
+                "CA certificates: PEM files or folders, one per line (optional)"
+            ).props("autogrow")
+            self.ca_file.classes("w-full").mark("account-ca-file")
             self.server_name = ui.input("TLS server name (if not the host, optional)")
             self.server_name.classes("w-full").mark("account-server-name")
             self.auth = ui.select(_AUTH_LABELS, label="Login method", value="auto")
@@ -286,7 +289,7 @@ class AccountForm:
         self.sender_name.value = account.sender_name if account else ""
         tls = account.tls if account else TLSOptions()
         self.verify.value = tls.verify
-        self.ca_file.value = tls.ca_file or ""
+        self.ca_file.value = ca_paths_to_text(tls.ca_paths)
         self.server_name.value = tls.server_name or ""
         self.proxy_url.value = account.proxy.url() if account and account.proxy else ""
         timeouts = account.timeouts if account else Timeouts()

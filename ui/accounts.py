@@ -22,6 +22,7 @@ from ui.credentials import (
     remember_session_credentials,
     unlock_vault,
 )
+from ui.diagnosis_report import ReportButton
 from ui.layout import screen_title
 from ui.state import SANDBOX_KEY, get_state
 from ui.widgets import show_diagnosis, slug
@@ -73,6 +74,7 @@ def page() -> None:
                     save_button = ui.button("Save", icon="save").mark("account-save")
                     test_button = ui.button("Test connection", icon="network_check")
                     test_button.props("outline").mark("account-test")
+                    report_button = ReportButton()
             with ui.card().classes("w-full") as report_card:
                 ui.label("Connection test").classes("text-h6")
                 report = ui.column().classes("w-full gap-1").mark("diagnosis")
@@ -217,6 +219,7 @@ def page() -> None:
         finally:
             test_button.enable()
         show_diagnosis(report, diagnosis)
+        report_button.show_for(diagnosis)
         if name and diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
             forget_session_credentials(name)  # refused: ask again next time
 
