@@ -22,7 +22,14 @@ from core.errors import (
     TimedOutError,
     TLSError,
 )
-from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, Account, Credentials, Security
+from core.models import (
+    SMTP_PLAIN_PORT,
+    SMTP_STARTTLS_PORT,
+    SMTP_TLS_PORT,
+    Account,
+    Credentials,
+    Security,
+)
 from core.transport.certinfo import clock_verdict
 from core.transport.proxies import ProxyChoice
 
@@ -81,6 +88,11 @@ def connect_hint(error: SMTPError, account: Account) -> str:
     if isinstance(error, DNSError):
         return "Check the host name's spelling; test DNS with `nslookup HOST`."
     if isinstance(error, TimedOutError) and error.phase is Phase.CONNECT:
+        if account.port == SMTP_PLAIN_PORT:
+            return (
+                f"Port {SMTP_PLAIN_PORT} timed out: most ISPs and many networks block it for "
+                f"mail clients; use {SMTP_STARTTLS_PORT} (STARTTLS) or {SMTP_TLS_PORT} (TLS)."
+            )
         other = (
             f"try {SMTP_STARTTLS_PORT} with STARTTLS"
             if account.port == SMTP_TLS_PORT

@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from core.diagnose import diagnose
-from core.diagnose_hints import IMPLICIT_TLS_HINT, PLAIN_PORT_HINT
-from core.errors import TLSError
+from core.diagnose_hints import IMPLICIT_TLS_HINT, PLAIN_PORT_HINT, connect_hint
+from core.errors import Phase, TimedOutError, TLSError
 from core.models import Credentials, Proxy, Secret, Security, Timeouts, TLSOptions
 from core.transport import SMTPTransport
 from core.transport.certinfo import CertInfo, clock_verdict, parse_certificate
@@ -347,3 +347,10 @@ def test_bad_environment_proxy_names_the_variable_without_its_password() -> None
     with pytest.raises(ValueError, match="ALL_PROXY") as caught:
         environment_proxy("smtp.example.com", environ={"ALL_PROXY": "ftp://u:pw-123@h:1"})
     assert "pw-123" not in str(caught.value)
+
+
+def test_port_25_timeout_names_isp_blocking() -> None:
+    handle = ServerHandle("127.0.0.1", 25, None, None)  # type: ignore[arg-type]
+    account = account_for(handle, Security.NONE)
+    hint = connect_hint(TimedOutError("no answer", phase=Phase.CONNECT), account)
+    assert "ISPs" in hint and "587" in hint and "465" in hint
