@@ -41,10 +41,18 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def start_socks_proxy(
-    *, refuse: bool = False, credentials: tuple[str, str] | None = None
+    *,
+    refuse: bool = False,
+    credentials: tuple[str, str] | None = None,
+    hosts: dict[str, str] | None = None,
 ) -> SocksProxy:
-    """Start a SOCKS5 proxy on 127.0.0.1:0. `refuse` answers every CONNECT with 'not allowed'."""
+    """Start a SOCKS5 / SOCKS4a proxy on 127.0.0.1:0.
+
+    `refuse` answers every CONNECT with 'not allowed'; `hosts` resolves names the proxy is
+    asked for (like the proxy's own DNS), e.g. {"mail.corp.test": "127.0.0.1"}.
+    """
     proxy: SocksProxy
+    names = hosts or {}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -86,7 +94,7 @@ async def start_socks_proxy(
                 writer.write(b"\x05\x02\x00\x01" + b"\x00" * 6)  # connection not allowed
                 return
             try:
-                up_reader, up_writer = await asyncio.open_connection(host, port)
+                up_reader, up_writer = await asyncio.open_connection(names.get(host, host), port)
             except OSError:
                 writer.write(b"\x05\x05\x00\x01" + b"\x00" * 6)  # connection refused
                 return
@@ -112,7 +120,7 @@ async def start_socks_proxy(
             writer.write(b"\x00\x5b" + b"\x00" * 6)  # rejected
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(host, port)
+            up_reader, up_writer = await asyncio.open_connection(names.get(host, host), port)
         except OSError:
             writer.write(b"\x00\x5b" + b"\x00" * 6)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ __all__ = [
     "choose_proxy",
     "environment_proxy",
     "https_proxy_url",
+    "is_loopback",
 ]
 
 # Lower case first, as curl reads them; each list is tried in order.
@@ -63,16 +65,29 @@ def _bypassed(host: str, environ: Mapping[str, str]) -> bool:
     return False
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address: this computer (the sandbox), never proxied."""
+    name = host.lower().strip("[]").rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def environment_proxy(
     host: str, *, environ: Mapping[str, str] | None = None, names: tuple[str, ...] = ALL_PROXY_VARS
 ) -> ProxyChoice | None:
-    """The proxy the environment sets for connections to `host`, unless NO_PROXY excludes it.
+    """The proxy the environment sets for connections to `host`.
 
-    Raises `ValueError` naming the variable when its value is not a proxy URL we can use.
+    None when NO_PROXY lists the host, or the host is this computer (as Go's net/http does:
+    the local sandbox is never reached through a proxy). Raises `ValueError` naming the
+    variable when its value is not a proxy URL we can use.
     """
     env = os.environ if environ is None else environ
     found = _first(env, names)
-    if found is None or _bypassed(host, env):
+    if found is None or is_loopback(host) or _bypassed(host, env):
         return None
     name, url = found
     if "://" not in url:
@@ -104,7 +119,7 @@ def https_proxy_url(url: str, *, environ: Mapping[str, str] | None = None) -> st
     """
     host = urlsplit(url).hostname or url
     env = os.environ if environ is None else environ
-    if _bypassed(host, env):
+    if is_loopback(host) or _bypassed(host, env):
         return None
     found = _first(env, HTTPS_PROXY_VARS) or _first(env, ALL_PROXY_VARS)
     if found is None:

@@ -22,9 +22,10 @@ from core.transport.certinfo import CertInfo, clock_verdict, parse_certificate
 from core.transport.proxies import choose_proxy, environment_proxy, https_proxy_url
 from tests.certs import CertSet
 from tests.conftest import account_for, good_credentials
-from tests.smtpd import ServerHandle, start_raw_server, start_server
+from tests.smtpd import USER, ServerHandle, start_raw_server, start_server
 from tests.socks import start_socks_proxy
 
+CORP_HOST = "mail.corp.test"  # a name only the test proxy resolves
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, list[bytes]], Any]
 
 
@@ -264,40 +265,49 @@ async def test_send_through_a_socks4_proxy(starttls_server: ServerHandle, certs:
 
 
 async def test_environment_proxy_is_used_and_named(
-    starttls_server: ServerHandle, certs: CertSet, monkeypatch: pytest.MonkeyPatch
+    plain_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    proxy = await start_socks_proxy(credentials=("envuser", "env-secret"))
+    proxy = await start_socks_proxy(
+        credentials=("envuser", "env-secret"), hosts={CORP_HOST: plain_server.host}
+    )
     try:
         monkeypatch.setenv("ALL_PROXY", f"socks5://envuser:env-secret@127.0.0.1:{proxy.port}")
-        report = await diagnose(
-            account_for(starttls_server, Security.STARTTLS, certs), good_credentials()
-        )
+        report = await diagnose(account_for(plain_server, Security.NONE, host=CORP_HOST))
         assert report.ok, report.lines()
-        assert report.steps[0].name == "proxy reachable"
+        assert _names(report)[:2] == ["proxy reachable", "proxy tunnel"]
         assert "(from environment variable ALL_PROXY)" in report.steps[0].detail
         assert "env-secret" not in "\n".join(report.lines())
         assert proxy.logins == [("envuser", "env-secret")]
-        assert proxy.connects == [("localhost", starttls_server.port)]
+        assert proxy.connects == [(CORP_HOST, plain_server.port)]
+        assert plain_server.recorder.mail_seen == [USER]
     finally:
         await proxy.close()
 
 
+async def test_environment_proxy_is_never_used_for_this_computer(
+    plain_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox and other local servers are reached directly (as Go's net/http does)."""
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:9")  # nothing listens there
+    report = await diagnose(account_for(plain_server, Security.NONE))  # host 127.0.0.1
+    assert report.ok, report.lines()
+    assert report.proxy is None and "proxy reachable" not in _names(report)
+
+
 async def test_unreachable_environment_proxy_is_tested_on_its_own(
-    starttls_server: ServerHandle, certs: CertSet, monkeypatch: pytest.MonkeyPatch
+    plain_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     proxy = await start_socks_proxy()
     port = proxy.port
     await proxy.close()  # nothing listens there now
     monkeypatch.setenv("all_proxy", f"socks5://127.0.0.1:{port}")
-    report = await diagnose(
-        account_for(starttls_server, Security.STARTTLS, certs), good_credentials()
-    )
+    report = await diagnose(account_for(plain_server, Security.NONE, host=CORP_HOST))
     assert _names(report) == ["proxy reachable"]
     failed = report.steps[0]
     assert not failed.ok
     assert f"127.0.0.1:{port}" in failed.hint and "environment variable all_proxy" in failed.hint
     assert "unset that variable" in failed.hint
-    assert starttls_server.recorder.connections == 0
+    assert plain_server.recorder.connections == 0
 
 
 async def test_proxy_that_refuses_the_login_gets_the_proxy_auth_hint(
@@ -320,8 +330,11 @@ async def test_proxy_that_refuses_the_login_gets_the_proxy_auth_hint(
 
 
 def test_no_proxy_and_account_proxy_take_precedence(certs: CertSet) -> None:
-    env = {"ALL_PROXY": "socks5://10.0.0.1:1080", "NO_PROXY": "localhost,.internal"}
-    assert environment_proxy("localhost", environ=env) is None
+    env = {"ALL_PROXY": "socks5://10.0.0.1:1080", "NO_PROXY": "mx.example,.internal"}
+    assert environment_proxy("mx.example", environ=env) is None
+    assert environment_proxy("localhost", environ=env) is None  # this computer: never
+    assert environment_proxy("127.0.0.2", environ=env) is None
+    assert environment_proxy("[::1]", environ=env) is None
     assert environment_proxy("smtp.corp.internal", environ=env) is None
     found = environment_proxy("smtp.gmail.com", environ=env)
     assert found is not None and found.proxy.host == "10.0.0.1"
