@@ -185,12 +185,13 @@ async def _tls_hint(
         return PLAIN_PORT_HINT, ""
     if error.reason == "ip-mismatch" or (error.reason == "hostname" and _is_ip(account.host)):
         cert, _ = await probe_certificate(account, credentials)
-        names = f" (it names {cert.subject})" if cert and cert.subject else ""
+        listed = ", ".join(cert.names or (cert.subject,)) if cert else ""
+        names = f" ({listed})" if listed else ""
         return (
             f"The account reaches the server by its IP address {account.host}, but the "
-            f"certificate is issued for a host name{names}: use that host name as the host, "
+            f"certificate is issued for host names{names}: use one of them as the host, "
             "or keep the IP and set the TLS server name to it (--tls-server-name).",
-            "",
+            f"the certificate names {listed}" if listed else "",
         )
     if error.reason in {"expired", "not-yet-valid"}:
         cert, greeting = await probe_certificate(account, credentials)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 
 __all__ = ["CLOCK_FLOOR", "CertInfo", "clock_verdict", "parse_certificate"]
@@ -13,7 +14,9 @@ _SKEW_TOLERANCE = dt.timedelta(minutes=5)  # clocks this close agree
 _JUST_ISSUED = dt.timedelta(days=1)  # a certificate this new may be valid before our clock
 
 _SEQUENCE, _SET, _OID, _UTC_TIME, _GENERALIZED_TIME = 0x30, 0x31, 0x06, 0x17, 0x18
-_CONTEXT_0 = 0xA0
+_CONTEXT_0, _CONTEXT_3 = 0xA0, 0xA3  # [0] version, [3] extensions
+_DNS_NAME, _IP_ADDRESS = 0x82, 0x87  # GeneralName [2] and [7]
+_SAN_OID = bytes.fromhex("551d11")  # 2.5.29.17 subjectAltName
 _OID_NAMES = {
     bytes.fromhex("550403"): "CN",
     bytes.fromhex("55040a"): "O",
@@ -30,6 +33,7 @@ class CertInfo:
     issuer: str
     not_before: dt.datetime
     not_after: dt.datetime
+    names: tuple[str, ...] = ()  # subjectAltName: DNS names and IP addresses
 
 
 def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
@@ -77,6 +81,25 @@ def _time(data: bytes, tag: int, start: int, end: int) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
+def _alt_names(data: bytes, extensions: tuple[int, int, int]) -> tuple[str, ...]:
+    """DNS names and IP addresses of the subjectAltName extension, if there is one."""
+    (_, seq_start, seq_end) = _tlv(data, extensions[1])
+    for _, ext_start, ext_end in _children(data, seq_start, seq_end):
+        parts = _children(data, ext_start, ext_end)
+        if data[parts[0][1] : parts[0][2]] != _SAN_OID:
+            continue
+        _, value_start, _ = parts[-1]  # OCTET STRING holding GeneralNames
+        _, names_start, names_end = _tlv(data, value_start)
+        names = []
+        for tag, start, end in _children(data, names_start, names_end):
+            if tag == _DNS_NAME:
+                names.append(data[start:end].decode("ascii", "replace"))
+            elif tag == _IP_ADDRESS:
+                names.append(str(ipaddress.ip_address(data[start:end])))
+        return tuple(names)
+    return ()
+
+
 def parse_certificate(der: bytes) -> CertInfo:
     """Subject, issuer and validity of an X.509 certificate in DER. `ValueError` if malformed."""
     try:
@@ -87,14 +110,16 @@ def parse_certificate(der: bytes) -> CertInfo:
             fields = fields[1:]
         # serial, signature algorithm, issuer, validity, subject
         issuer, validity, subject = fields[2], fields[3], fields[4]
+        extensions = next((f for f in fields[5:] if f[0] == _CONTEXT_3), None)
         (b_tag, b_start, b_end), (a_tag, a_start, a_end) = _children(der, validity[1], validity[2])
         return CertInfo(
             subject=_name(der, subject[1], subject[2]),
             issuer=_name(der, issuer[1], issuer[2]),
             not_before=_time(der, b_tag, b_start, b_end),
             not_after=_time(der, a_tag, a_start, a_end),
+            names=_alt_names(der, extensions) if extensions else (),
         )
-    except (IndexError, UnicodeDecodeError) as exc:
+    except (IndexError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"not a certificate: {exc}") from exc
 
 

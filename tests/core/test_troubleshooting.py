@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.diagnose import diagnose
 from core.diagnose_hints import IMPLICIT_TLS_HINT, PLAIN_PORT_HINT, connect_hint
@@ -112,6 +113,7 @@ async def test_certificate_for_a_name_reached_by_ip_gets_the_ip_hint(certs: Cert
         failed = report.steps[-1]
         assert failed.name == "TLS handshake"
         assert "by its IP address 127.0.0.1" in failed.hint
+        assert "(localhost)" in failed.hint  # the names the certificate carries
         assert "TLS server name" in failed.hint
         assert handle.recorder.auth_attempts == []
     finally:
@@ -138,8 +140,6 @@ async def test_ca_file_that_is_not_pem_gets_its_own_hint(
 ) -> None:
     der = tmp_path / "ca.der"
     cert = x509.load_pem_x509_certificate(certs.ca_file.read_bytes())
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     der.write_bytes(cert.public_bytes(Encoding.DER))
     account = account_for(
         starttls_server, Security.STARTTLS, None, tls=TLSOptions(ca_file=str(der))
@@ -238,13 +238,15 @@ def test_clock_verdict_rejects_a_clock_before_the_software_existed() -> None:
 def test_certificate_reader_agrees_with_cryptography(certs: CertSet) -> None:
     for path in (certs.cert_file, certs.expired_cert, certs.future_cert, certs.ca_file):
         cert = x509.load_pem_x509_certificate(path.read_bytes())
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         info = parse_certificate(cert.public_bytes(Encoding.DER))
         assert info.not_before == cert.not_valid_before_utc
         assert info.not_after == cert.not_valid_after_utc
         assert info.subject == cert.subject.rfc4514_string()
         assert info.issuer == cert.issuer.rfc4514_string()
+    info = parse_certificate(
+        x509.load_pem_x509_certificate(certs.cert_file.read_bytes()).public_bytes(Encoding.DER)
+    )
+    assert info.names == ("localhost", "127.0.0.1")
 
 
 # -- proxies ---------------------------------------------------------------------------------
