@@ -22,8 +22,9 @@ def _b64(text: str) -> str:
 
 def _local_parts(diagnosis: Diagnosis) -> list[str]:
     account = diagnosis.account
+    proxy_user = diagnosis.proxy.proxy.username if diagnosis.proxy else None
     parts = []
-    for name in (account.username, account.sender):
+    for name in (account.username, account.sender, proxy_user):
         if name:
             parts.append(name.rpartition("@")[0] if "@" in name else name)
     return sorted({part for part in parts if part}, key=len, reverse=True)
@@ -32,8 +33,9 @@ def _local_parts(diagnosis: Diagnosis) -> list[str]:
 def redact(text: str, diagnosis: Diagnosis) -> str:
     """`text` without any secret the check used (nor its base64 forms) or the user's local part.
 
-    The user name's and sender's local parts become `[user]`, the domain stays (it tells the
-    helper which provider); every password, token and proxy password becomes `[secret]`.
+    The local parts of the user name, the sender and the proxy's user become `[user]`, the
+    domain stays (it tells the helper which provider); every password, token and proxy
+    password becomes `[secret]`.
     """
     users = _local_parts(diagnosis)
     user = diagnosis.account.username or ""

@@ -63,7 +63,8 @@ async def test_report_of_a_refused_login_leaks_no_secret_nor_local_part(certs: C
         assert recorder.auth_attempts == [(SENTINEL_USER, "PLAIN", False)]  # it was really sent
         text = report_markdown(report)
         assert "failed at **AUTH**" in text and "### Hints" in text
-        assert "- Proxy: socks5://proxyuser@127.0.0.1" in text
+        assert f"- Proxy: socks5://{REDACTED_USER}@127.0.0.1:{proxy.port}" in text
+        assert "proxyuser" not in text
         assert _leaks(text) == []
     finally:
         await proxy.close()
