@@ -8,13 +8,14 @@ import time
 from dataclasses import dataclass, field
 
 from core.diagnose_hints import (
+    BAD_PROXY_SETTING_HINT,
     connect_hint,
     failed_step_name,
     failure_hint,
     proxy_unreachable_hint,
 )
 from core.diagnose_probes import probe_tcp
-from core.errors import ConnectError, DNSError, Phase, SMTPError, TimedOutError
+from core.errors import ConnectError, DNSError, Phase, ProxyError, SMTPError, TimedOutError
 from core.models import Account, Credentials, Secret
 from core.transport import SessionInfo, SMTPTransport
 from core.transport.proxies import ProxyChoice, choose_proxy
@@ -118,8 +119,8 @@ async def diagnose(
     try:
         report.proxy = choose_proxy(account, credentials)
     except ValueError as exc:
-        error = ConnectError(str(exc), phase=Phase.PROXY)
-        report.fail("proxy setting", 0.0, error, "Fix or unset the proxy variable named above.")
+        error = ProxyError(str(exc), reason="setting")
+        report.fail("proxy setting", 0.0, error, BAD_PROXY_SETTING_HINT)
         return report
     report.secrets = _secrets(credentials, report.proxy)
     if report.proxy is not None:

@@ -34,6 +34,7 @@ from core.transport.certinfo import clock_verdict
 from core.transport.proxies import ProxyChoice
 
 __all__ = [
+    "BAD_PROXY_SETTING_HINT",
     "IMPLICIT_TLS_HINT",
     "PLAIN_PORT_HINT",
     "connect_hint",
@@ -49,6 +50,10 @@ IMPLICIT_TLS_HINT = (
 PLAIN_PORT_HINT = (
     f"This port speaks plain SMTP first: choose STARTTLS (usually port {SMTP_STARTTLS_PORT}) "
     f"or TLS on {SMTP_TLS_PORT}."
+)
+BAD_PROXY_SETTING_HINT = (
+    "The proxy variable named above is not a proxy URL: use socks5://host:port, "
+    "socks4://host:port or http://host:port, or unset it."
 )
 _CA_FILE_HINTS = {
     "ca-file-missing": "The CA file does not exist: check its path (one file or folder per "
@@ -130,6 +135,8 @@ def proxy_unreachable_hint(choice: ProxyChoice) -> str:
 
 
 def _proxy_hint(error: ProxyError, account: Account, choice: ProxyChoice | None) -> str:
+    if error.reason == "setting":
+        return BAD_PROXY_SETTING_HINT
     source = f" (set by {choice.source})" if choice else ""
     if error.reason == "auth":
         return (

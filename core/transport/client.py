@@ -22,6 +22,7 @@ from core.errors import (
     DowngradeError,
     NotSupportedError,
     Phase,
+    ProxyError,
     ReplyError,
     SMTPError,
 )
@@ -44,13 +45,13 @@ from core.transport.tls import build_tls_context
 __all__ = ["DataStartHook", "LoginGuard", "SMTPTransport", "SessionInfo", "StepCallback"]
 
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
+DataStartHook = Callable[[], Awaitable[None] | None]
 
 _PROXY_TYPES = {
     ProxyKind.SOCKS5: ProxyType.SOCKS5,
-    ProxyKind.SOCKS4: ProxyType.SOCKS4,
+    ProxyKind.SOCKS4: ProxyType.SOCKS4,  # with rdns: SOCKS4a, the proxy resolves the name
     ProxyKind.HTTP: ProxyType.HTTP,
 }
-DataStartHook = Callable[[], Awaitable[None] | None]
 
 
 @dataclass(slots=True)
@@ -135,7 +136,10 @@ class SMTPTransport:
         self.session = SessionInfo()
         tls_context = build_tls_context(account) if account.security is not Security.NONE else None
         implicit = account.security is Security.TLS
-        self.session.proxy = choose_proxy(account, self._credentials)
+        try:
+            self.session.proxy = choose_proxy(account, self._credentials)
+        except ValueError as exc:  # ALL_PROXY is not a proxy URL we can use
+            raise ProxyError(str(exc), reason="setting") from exc
         needs_socket = self.session.proxy is not None or account.tls.server_name
         sock = await self._open_socket(self.session.proxy) if needs_socket else None
         smtp = aiosmtplib.SMTP(

@@ -14,9 +14,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from core.classify import FailureKind, classify
 from core.diagnose import diagnose
 from core.diagnose_hints import IMPLICIT_TLS_HINT, PLAIN_PORT_HINT, connect_hint
-from core.errors import Phase, TimedOutError, TLSError
+from core.errors import Phase, ProxyError, TimedOutError, TLSError
 from core.models import Credentials, Proxy, Secret, Security, Timeouts, TLSOptions
 from core.transport import SMTPTransport
 from core.transport.certinfo import CertInfo, clock_verdict, parse_certificate
@@ -369,3 +370,18 @@ def test_port_25_timeout_names_isp_blocking() -> None:
     account = account_for(handle, Security.NONE)
     hint = connect_hint(TimedOutError("no answer", phase=Phase.CONNECT), account)
     assert "ISPs" in hint and "587" in hint and "465" in hint
+
+
+async def test_unusable_environment_proxy_is_a_config_error_naming_the_variable(
+    plain_server: ServerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "ftp://user:pw-456@proxy.corp:21")
+    account = account_for(plain_server, Security.NONE, host=CORP_HOST)
+    with pytest.raises(ProxyError) as caught:
+        await SMTPTransport(account).connect()
+    assert classify(caught.value).kind is FailureKind.CONFIG  # never retried in a loop
+    report = await diagnose(account)
+    assert _names(report) == ["proxy setting"]
+    assert "ALL_PROXY" in report.steps[0].detail and "pw-456" not in report.steps[0].detail
+    assert "not a proxy URL" in report.steps[0].hint
+    assert plain_server.recorder.connections == 0
