@@ -142,8 +142,8 @@ class AccountForm:
             self.auth.classes("w-full").mark("account-auth")
             self.proxy_url = (
                 ui.input(
-                    "Proxy URL (optional)",
-                    placeholder="socks5://user@host:1080 or http://host:3128",
+                    "Proxy URL (optional; empty: ALL_PROXY from the environment, if set)",
+                    placeholder="socks5://user@host:1080, socks4://host:1080 or http://host:3128",
                 )
                 .classes("w-full")
                 .mark("account-proxy")

@@ -90,7 +90,12 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do NOT check the server's certificate (dangerous; prefer --ca-file)",
     )
-    group.add_argument("--proxy", metavar="URL", help="socks5://[user@]host:port or http://...")
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="socks5://[user@]host:port, socks4://host:port or http://... "
+        "(default: ALL_PROXY from the environment, if set)",
+    )
     group.add_argument("--connect-timeout", type=float, metavar="S")
     group.add_argument("--command-timeout", type=float, metavar="S")
     group.add_argument("--data-timeout", type=float, metavar="S")
