@@ -9,12 +9,13 @@ into them, so a face can start from a saved account or a preset and override a f
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from core.errors import InputError
+from core.errors import InputError, TLSError
 from core.models import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
@@ -29,6 +30,7 @@ from core.models import (
 )
 from core.recipients import validate_address
 from core.recipients.address import find_forbidden
+from core.transport.tls import load_ca_path
 
 __all__ = [
     "CUSTOM_PRESET",
@@ -37,6 +39,7 @@ __all__ = [
     "TIMEOUT_FIELDS",
     "AccountCheck",
     "account_values",
+    "ca_paths_from_text",
     "check_account",
 ]
 
@@ -77,7 +80,7 @@ def account_values(account: Account) -> dict[str, object]:
         "sender_name": account.sender_name,
         "auth": account.auth.value,
         "verify": account.tls.verify,
-        "ca_file": account.tls.ca_file or "",
+        "ca_file": "\n".join(account.tls.ca_paths),
         "server_name": account.tls.server_name or "",
         "proxy_url": account.proxy.url() if account.proxy else "",
         "connect_timeout": account.timeouts.connect,
@@ -157,13 +160,31 @@ def _sender(errors: dict[str, str], sender: str) -> str:
         return sender
 
 
-def _ca_file(errors: dict[str, str], ca_file: str) -> str | None:
-    if not ca_file:
-        return None
-    path = Path(ca_file).expanduser()
-    if not path.is_file():
-        errors["ca_file"] = f"No file at {ca_file}: give the CA certificate file (PEM)."
-    return str(path)
+def ca_paths_from_text(text: str, *, numbered: bool = True) -> tuple[list[str], str]:
+    """(paths, error): CA files or folders, one per line, expanded and each loaded once to
+    check it; the error names the first bad one (by its line when `numbered`)."""
+    paths: list[str] = []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for number, line in enumerate(lines, 1):
+        path = str(Path(line).expanduser())
+        try:
+            load_ca_path(ssl.create_default_context(), path)
+        except TLSError as exc:
+            where = f"Line {number}: " if numbered else ""
+            return [], f"{where}{exc.message}."
+        paths.append(path)
+    return paths, ""
+
+
+def _ca_paths(errors: dict[str, str], raw: object) -> list[str]:
+    """The CA paths from the form's text (one per line) or the CLI's repeated flag (a list)."""
+    if isinstance(raw, (list, tuple)):  # repeated flags, not a form's numbered lines
+        paths, error = ca_paths_from_text("\n".join(map(str, raw)), numbered=False)
+    else:
+        paths, error = ca_paths_from_text(str(raw or ""))
+    if error:
+        errors["ca_file"] = error
+    return paths
 
 
 def _proxy(errors: dict[str, str], url: str) -> tuple[Proxy | None, Secret | None]:
@@ -172,7 +193,9 @@ def _proxy(errors: dict[str, str], url: str) -> tuple[Proxy | None, Secret | Non
     try:
         return Proxy.from_url(url)
     except ValueError:
-        errors["proxy_url"] = "Use socks5://[user@]host:port or http://[user@]host:port."
+        errors["proxy_url"] = (
+            "Use socks5://[user@]host:port, socks4://host:port or http://[user@]host:port."
+        )
         return None, None
 
 
@@ -189,7 +212,7 @@ def check_account(values: Mapping[str, object]) -> AccountCheck:
     sender = _sender(errors, _text(values, "sender"))
     sender_name = _text(values, "sender_name")
     _check_printable(errors, "sender_name", sender_name, "display name")
-    ca_file = _ca_file(errors, _text(values, "ca_file"))
+    ca_paths = _ca_paths(errors, values.get("ca_file"))
     server_name = _text(values, "server_name")
     if server_name and not _HOST_RE.match(server_name):
         errors["server_name"] = "A server name has no spaces, slashes or @."
@@ -211,9 +234,9 @@ def check_account(values: Mapping[str, object]) -> AccountCheck:
         username=username or None,
         sender_name=sender_name,
         auth=auth,
-        tls=TLSOptions(
+        tls=TLSOptions.with_ca_paths(
+            ca_paths,
             verify=values.get("verify", True) is not False,
-            ca_file=ca_file,
             server_name=server_name or None,
         ),
         proxy=proxy,

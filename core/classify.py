@@ -172,6 +172,11 @@ _RULES: tuple[_Rule, ...] = (
         "the provider's sending quota or rate limit",
     ),
     (
+        lambda e: isinstance(e, ProxyError) and e.reason == "setting",
+        FailureKind.CONFIG,
+        "the proxy setting cannot be used",
+    ),
+    (
         lambda e: isinstance(e, DNSError | ConnectError | ProxyError),
         FailureKind.TRANSIENT_SESSION,
         "could not connect",

@@ -1,4 +1,4 @@
-"""Step-by-step connection diagnosis: DNS, TCP, TLS, EHLO, STARTTLS, AUTH, sender; with hints."""
+"""Step-by-step connection diagnosis: proxy, DNS, TCP, TLS, greeting, STARTTLS, AUTH, sender."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from core.classify import classify
-from core.errors import ConnectError, DNSError, Phase, SMTPError, TimedOutError
-from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, Account, Credentials, Security
+from core.diagnose_hints import (
+    BAD_PROXY_SETTING_HINT,
+    connect_hint,
+    failed_step_name,
+    failure_hint,
+    proxy_unreachable_hint,
+)
+from core.diagnose_probes import probe_tcp
+from core.errors import ConnectError, DNSError, Phase, ProxyError, SMTPError, TimedOutError
+from core.models import Account, Credentials, Secret
 from core.transport import SessionInfo, SMTPTransport
+from core.transport.proxies import ProxyChoice, choose_proxy
 
 __all__ = ["Diagnosis", "Step", "diagnose", "verify"]
 
@@ -28,12 +36,19 @@ class Step:
 
 @dataclass(slots=True)
 class Diagnosis:
-    """The whole report. `ok` only when every step passed."""
+    """The whole report. `ok` only when every step passed.
+
+    `secrets` are the secrets the check used (passwords, tokens): never shown, kept so a
+    report made from this diagnosis can be checked to contain none of them.
+    """
 
     account: Account
     steps: list[Step] = field(default_factory=list)
     session: SessionInfo | None = None
     error: SMTPError | None = None
+    proxy: ProxyChoice | None = None
+    secrets: tuple[Secret, ...] = ()
+    started_at: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
@@ -51,10 +66,18 @@ class Diagnosis:
                 out.append(f"       hint: {step.hint}")
         return out
 
+    def fail(
+        self, name: str, seconds: float, error: SMTPError, hint: str, detail: str = ""
+    ) -> None:
+        """Record the failing step (the last one)."""
+        self.error = error
+        text = f"{error}; {detail}" if detail else str(error)
+        self.steps.append(Step(name, False, max(seconds, 0.0), text, hint))
+
 
 _STEP_NAMES = {
     "tcp": "TCP connect",
-    "proxy": "proxy",
+    "proxy": "proxy tunnel",
     "greeting": "greeting",
     "tls+greeting": "TLS + greeting",
     "ehlo": "EHLO",
@@ -69,43 +92,13 @@ def _human(step: str) -> str:
     return _STEP_NAMES.get(step, step)
 
 
-def _failed_step_name(error: SMTPError, account: Account) -> str:
-    return {
-        Phase.PROXY: "proxy",
-        Phase.DNS: "DNS lookup",
-        Phase.CONNECT: "TLS + greeting" if account.security is Security.TLS else "TCP connect",
-        Phase.GREETING: "greeting",
-        Phase.TLS: "TLS handshake",
-        Phase.EHLO: "EHLO",
-        Phase.STARTTLS: "STARTTLS",
-        Phase.AUTH: "AUTH",
-        Phase.MAIL: "sender (MAIL FROM)",
-    }.get(error.phase, error.phase.value)
-
-
-def _connect_hint(error: SMTPError, account: Account) -> str:
-    if isinstance(error, DNSError):
-        return "Check the host name's spelling; test DNS with `nslookup HOST`."
-    if isinstance(error, TimedOutError) and error.phase is Phase.CONNECT:
-        other = (
-            f"try {SMTP_STARTTLS_PORT} with STARTTLS"
-            if account.port == SMTP_TLS_PORT
-            else f"try {SMTP_TLS_PORT} with TLS"
-        )
-        return (
-            f"Port {account.port} timed out: a firewall or your ISP may block it; {other}, "
-            "or another network."
-        )
-    if isinstance(error, ConnectError) and error.refused:
-        return f"Nothing answers on port {account.port}: check the port (587 or 465)."
-    if error.phase is Phase.GREETING:
-        return "The server refused the session; it may be busy or block your address."
-    if error.phase is Phase.PROXY:
-        return (
-            "Check the proxy's address, port and credentials, and that it allows connections "
-            f"to port {account.port}."
-        )
-    return ""
+def _secrets(credentials: Credentials | None, proxy: ProxyChoice | None) -> tuple[Secret, ...]:
+    found = []
+    if credentials is not None:
+        found += [credentials.password, credentials.oauth_token, credentials.proxy_password]
+    if proxy is not None:
+        found.append(proxy.password)
+    return tuple(secret for secret in found if secret)
 
 
 async def diagnose(
@@ -117,15 +110,32 @@ async def diagnose(
 ) -> Diagnosis:
     """Run every step a person would check, in order, stopping at the first failure.
 
-    With `check_network`, DNS and a bare TCP connect run first so a blocked port is told apart
-    from a TLS or login problem. No message is ever sent: MAIL FROM is followed by RSET.
+    A proxy (the account's, or the environment's ALL_PROXY) is first tested on its own. With
+    `check_network` and no proxy, DNS and a bare TCP connect run first so a blocked port is
+    told apart from a TLS or login problem. No message is ever sent: MAIL FROM is followed by
+    RSET.
     """
     report = Diagnosis(account)
-    if check_network and account.proxy is None and not await _network_steps(report):
+    try:
+        report.proxy = choose_proxy(account, credentials)
+    except ValueError as exc:
+        error = ProxyError(str(exc), reason="setting")
+        report.fail("proxy setting", 0.0, error, BAD_PROXY_SETTING_HINT)
+        return report
+    report.secrets = _secrets(credentials, report.proxy)
+    if report.proxy is not None:
+        if not await _proxy_step(report, report.proxy):
+            return report
+    elif check_network and not await _network_steps(report):
         return report
 
     def on_step(name: str, seconds: float, detail: str) -> None:
-        report.steps.append(Step(_human(name), True, seconds, detail))
+        human = _human(name)
+        if human == "TCP connect" and any(s.name == human for s in report.steps):
+            return  # the network steps already connected once; say it once
+        if human == "proxy tunnel":
+            detail = detail or f"to {account.host}:{account.port}"
+        report.steps.append(Step(human, True, seconds, detail))
 
     transport = SMTPTransport(account, credentials, on_step=on_step)
     started = time.perf_counter()
@@ -141,14 +151,12 @@ async def diagnose(
                 Step("sender (MAIL FROM)", True, time.perf_counter() - began, str(reply))
             )
     except SMTPError as exc:
-        report.error = exc
+        if report.session is None:
+            report.session = transport.session  # what was learned before the failure
         elapsed = time.perf_counter() - started - sum(s.seconds for s in report.steps)
-        verdict = classify(exc, host=account.host)
-        hint = verdict.hint or _connect_hint(exc, account)
-        detail = str(exc)
-        report.steps.append(
-            Step(_failed_step_name(exc, account), False, max(elapsed, 0.0), detail, hint)
-        )
+        await transport.close(polite=False)
+        hint, detail = await failure_hint(exc, account, credentials, proxy=report.proxy)
+        report.fail(failed_step_name(exc, account), elapsed, exc, hint, detail)
     finally:
         await transport.close()
     return report
@@ -157,6 +165,20 @@ async def diagnose(
 async def verify(account: Account, credentials: Credentials | None = None) -> Diagnosis:
     """Connect, secure, log in, MAIL FROM + RSET, QUIT. Which steps passed, with timings."""
     return await diagnose(account, credentials, check_network=False)
+
+
+async def _proxy_step(report: Diagnosis, choice: ProxyChoice) -> bool:
+    """Test the proxy on its own: a TCP connect to the proxy's address, nothing more."""
+    result = await probe_tcp(choice, report.account.timeouts.connect)
+    if result.ok:
+        report.steps.append(Step("proxy reachable", True, result.seconds, choice.describe()))
+        return True
+    error = ConnectError(
+        f"proxy {choice.proxy.host}:{choice.proxy.port}: {result.error}", phase=Phase.PROXY
+    )
+    hint = proxy_unreachable_hint(choice)
+    report.fail("proxy reachable", result.seconds, error, hint, choice.describe())
+    return False
 
 
 async def _network_steps(report: Diagnosis) -> bool:
@@ -170,16 +192,7 @@ async def _network_steps(report: Diagnosis) -> bool:
         )
     except (OSError, TimeoutError) as exc:
         error = DNSError(f"cannot resolve {account.host!r}: {getattr(exc, 'strerror', '') or exc}")
-        report.error = error
-        report.steps.append(
-            Step(
-                "DNS lookup",
-                False,
-                time.perf_counter() - began,
-                str(error),
-                _connect_hint(error, account),
-            )
-        )
+        report.fail("DNS lookup", time.perf_counter() - began, error, connect_hint(error, account))
         return False
     addresses = sorted({str(info[4][0]) for info in infos})
     report.steps.append(
@@ -208,16 +221,7 @@ async def _network_steps(report: Diagnosis) -> bool:
         )
         return True
     assert last is not None
-    report.error = last
-    report.steps.append(
-        Step(
-            "TCP connect",
-            False,
-            time.perf_counter() - began,
-            str(last),
-            _connect_hint(last, account),
-        )
-    )
+    report.fail("TCP connect", time.perf_counter() - began, last, connect_hint(last, account))
     return False
 
 

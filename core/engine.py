@@ -287,7 +287,7 @@ class CampaignRunner:
                 )
             )
             return None
-        self.journal.intent(item, built.message_id, now)
+        self.journal.intent(item, built.message_id, self.clock.now())  # the send starts now
         self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
         self._last_start = self.clock.monotonic()
         # The envelope is what the message was built for (a mailmerge TO may differ from the

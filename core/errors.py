@@ -229,7 +229,13 @@ class NotSupportedError(SMTPError):
 
 
 class ProxyError(SMTPError):
-    """The proxy could not be reached or refused to open the tunnel."""
+    """The proxy could not be reached or refused to open the tunnel.
 
-    def __init__(self, message: str) -> None:
+    `reason`: "unreachable" (nothing answers at the proxy's address), "timeout", "auth" (the
+    proxy refused its user name or password), "refused" (it would not open the tunnel) or
+    "setting" (the proxy setting itself is unusable, e.g. a bad ALL_PROXY).
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
         super().__init__(message, phase=Phase.PROXY)
+        self.reason = reason

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -13,9 +13,11 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATA_TIMEOUT",
     "DEFAULT_DELAY_MS",
+    "HTTP_PROXY_PORT",
     "SMTP_PLAIN_PORT",
     "SMTP_STARTTLS_PORT",
     "SMTP_TLS_PORT",
+    "SOCKS_PORT",
     "Account",
     "AuthMethod",
     "BodyFormat",
@@ -37,6 +39,8 @@ __all__ = [
 SMTP_PLAIN_PORT = 25
 SMTP_STARTTLS_PORT = 587
 SMTP_TLS_PORT = 465
+SOCKS_PORT = 1080
+HTTP_PROXY_PORT = 3128
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_COMMAND_TIMEOUT = 60.0
@@ -71,6 +75,7 @@ class ProxyKind(StrEnum):
     """Proxy protocols the transport can tunnel through."""
 
     SOCKS5 = "socks5"
+    SOCKS4 = "socks4"  # SOCKS4a: the proxy resolves the host name
     HTTP = "http"  # HTTP CONNECT
 
 
@@ -103,16 +108,41 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class TLSOptions:
-    """Certificate checks: on by default; a pinned CA file for self-signed or enterprise CAs."""
+    """Certificate checks: on by default; pinned CA files or folders for private CAs.
+
+    `ca_file` is the first (and, in settings saved by older versions, the only) CA file;
+    `ca_files` adds more files or folders of PEM certificates (a company bundle and a private
+    CA, say). `ca_paths` is every one of them, in order, each once.
+    """
 
     verify: bool = True
     ca_file: str | None = None
     server_name: str | None = None  # name to check the certificate against, if not the host
+    ca_files: tuple[str, ...] = ()
+
+    @property
+    def ca_paths(self) -> tuple[str, ...]:
+        """Every pinned CA file or folder: `ca_file` first, then `ca_files`, no repeats."""
+        first = (self.ca_file,) if self.ca_file else ()
+        return tuple(dict.fromkeys((*first, *self.ca_files)))
+
+    @classmethod
+    def with_ca_paths(
+        cls, paths: Sequence[str], *, verify: bool = True, server_name: str | None = None
+    ) -> TLSOptions:
+        """Options pinning `paths` (files or folders): the first in `ca_file`, the rest after."""
+        unique = tuple(dict.fromkeys(path for path in paths if path))
+        return cls(
+            verify=verify,
+            ca_file=unique[0] if unique else None,
+            server_name=server_name,
+            ca_files=unique[1:],
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
-    """A SOCKS5 or HTTP CONNECT proxy. Its password, if any, travels in `Credentials`."""
+    """A SOCKS5, SOCKS4 or HTTP CONNECT proxy. Its password, if any, travels in `Credentials`."""
 
     kind: ProxyKind
     host: str
@@ -121,20 +151,31 @@ class Proxy:
 
     @classmethod
     def from_url(cls, url: str) -> tuple[Proxy, Secret | None]:
-        """Parse `socks5://user:pass@host:1080` or `http://host:3128` into a proxy and password."""
+        """Parse `socks5://user:pass@host:1080`, `socks4://host` or `http://host:3128`.
+
+        Returns the proxy and its password (None when the URL has none). Error messages show
+        the URL without its password.
+        """
         parts = urlsplit(url)
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         scheme = (parts.scheme or "").lower()
-        kinds = {"socks5": ProxyKind.SOCKS5, "socks5h": ProxyKind.SOCKS5, "http": ProxyKind.HTTP}
+        kinds = {
+            "socks5": ProxyKind.SOCKS5,
+            "socks5h": ProxyKind.SOCKS5,
+            "socks4": ProxyKind.SOCKS4,
+            "socks4a": ProxyKind.SOCKS4,
+            "http": ProxyKind.HTTP,
+        }
         if scheme not in kinds:
-            raise ValueError(f"proxy URL {url!r}: scheme must be socks5:// or http://")
+            raise ValueError(f"proxy URL {shown!r}: scheme must be socks5://, socks4:// or http://")
         if not parts.hostname:
-            raise ValueError(f"proxy URL {url!r}: no host")
+            raise ValueError(f"proxy URL {shown!r}: no host")
         try:
             port = parts.port
         except ValueError as exc:
-            raise ValueError(f"proxy URL {url!r}: bad port") from exc
+            raise ValueError(f"proxy URL {shown!r}: bad port") from exc
         if port is None:
-            port = 1080 if kinds[scheme] is ProxyKind.SOCKS5 else 3128
+            port = SOCKS_PORT if kinds[scheme] is not ProxyKind.HTTP else HTTP_PROXY_PORT
         username = unquote(parts.username) if parts.username else None
         password = Secret(unquote(parts.password)) if parts.password else None
         return cls(kind=kinds[scheme], host=parts.hostname, port=port, username=username), password

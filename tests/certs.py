@@ -25,7 +25,10 @@ class CertSet:
     key_file: Path
     wrong_host_cert: Path  # valid, but for other.example only
     expired_cert: Path  # localhost, expired yesterday
-    other_ca_file: Path  # a CA that signed nothing we serve
+    other_ca_file: Path  # a CA that signed nothing we serve (except `other_ca_cert`)
+    future_cert: Path  # localhost, valid only from 30 days from now
+    other_ca_cert: Path  # localhost / 127.0.0.1, signed by the other CA
+    name_only_cert: Path  # localhost only: no IP address in it
 
     def server_context(self, cert: Path | None = None) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -81,13 +84,14 @@ def _leaf(
     names: list[x509.GeneralName],
     *,
     expired: bool = False,
+    future: bool = False,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    start, end = (
-        (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
-        if expired
-        else (now - dt.timedelta(days=1), now + dt.timedelta(days=825))
-    )
+    start, end = (now - dt.timedelta(days=1), now + dt.timedelta(days=825))
+    if expired:
+        start, end = (now - dt.timedelta(days=30), now - dt.timedelta(days=1))
+    if future:
+        start, end = (now + dt.timedelta(days=30), now + dt.timedelta(days=400))
     return (
         x509.CertificateBuilder()
         .subject_name(_name("bulk mailer test server"))
@@ -110,7 +114,7 @@ def make_certs(folder: Path) -> CertSet:
     """Write a CA, a good server cert, a wrong-host cert and an expired cert into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     ca, ca_key = _ca("Bulk Mailer Test CA")
-    other_ca, _ = _ca("Some Other CA")
+    other_ca, other_key = _ca("Some Other CA")
     key = ec.generate_private_key(ec.SECP256R1())
     good = _leaf(
         ca,
@@ -126,6 +130,10 @@ def make_certs(folder: Path) -> CertSet:
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
         expired=True,
     )
+    both_names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    future = _leaf(ca, ca_key, key, both_names, future=True)
+    by_other = _leaf(other_ca, other_key, key, both_names)
+    name_only = _leaf(ca, ca_key, key, [x509.DNSName("localhost")])
     key_file = folder / "server.key"
     key_file.write_bytes(
         key.private_bytes(
@@ -141,4 +149,7 @@ def make_certs(folder: Path) -> CertSet:
         wrong_host_cert=_write_pem(folder / "wrong-host.pem", wrong),
         expired_cert=_write_pem(folder / "expired.pem", expired),
         other_ca_file=_write_pem(folder / "other-ca.pem", other_ca),
+        future_cert=_write_pem(folder / "future.pem", future),
+        other_ca_cert=_write_pem(folder / "by-other-ca.pem", by_other),
+        name_only_cert=_write_pem(folder / "name-only.pem", name_only),
     )

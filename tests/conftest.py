@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -38,6 +41,8 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("BULKMAILER_SMTP_PASSWORD", raising=False)
     monkeypatch.delenv("BULKMAILER_PASSPHRASE", raising=False)
     monkeypatch.delenv("BULKMAILER_PROXY_PASSWORD", raising=False)
+    for name in ("all_proxy", "ALL_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # tests set the proxy they mean to test
     return home
 
 
@@ -89,3 +94,45 @@ def account_for(
 
 def good_credentials() -> Credentials:
     return Credentials(password=Secret(PASSWORD))
+
+
+Start = Callable[..., ServerHandle]
+T = TypeVar("T")
+
+
+class BackgroundLoop:
+    """An event loop in a thread, for servers the CLI (which runs its own loop) talks to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(5)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def background_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture
+def servers(certs: CertSet, background_loop: BackgroundLoop) -> Iterator[Start]:
+    """Start aiosmtpd servers in a background loop, so the CLI can run its own asyncio.run."""
+    handles: list[ServerHandle] = []
+
+    def start(mode: str, **options: Any) -> ServerHandle:
+        handle = background_loop.run(start_server(mode, certs, **options))
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        background_loop.run(handle.close())

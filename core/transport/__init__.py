@@ -5,20 +5,27 @@
 - `replies`: the reply parser and the `ReplyReader` that reads pipelined replies in order.
 - `errors`: `EXCEPTION_MAP` and `translate_exception`, where third-party errors become ours.
 - `tls`: the verifying TLS context and certificate failures named.
+- `certinfo`: a certificate's subject, issuer and dates (read from DER), and the clock check.
+- `proxies`: which proxy a connection uses (the account's or ALL_PROXY), and
+  `https_proxy_url` for the HTTP API transports (HTTPS_PROXY).
 """
 
 from core.transport.client import LoginGuard, SessionInfo, SMTPTransport, StepCallback
 from core.transport.errors import EXCEPTION_MAP, translate_exception
+from core.transport.proxies import ProxyChoice, choose_proxy, https_proxy_url
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
 
 __all__ = [
     "EXCEPTION_MAP",
     "LoginGuard",
+    "ProxyChoice",
     "Reply",
     "SMTPTransport",
     "SessionInfo",
     "StepCallback",
     "build_tls_context",
+    "choose_proxy",
+    "https_proxy_url",
     "translate_exception",
 ]

@@ -22,10 +22,12 @@ from core.errors import (
     DowngradeError,
     NotSupportedError,
     Phase,
+    ProxyError,
     ReplyError,
     SMTPError,
 )
 from core.models import Account, AuthMethod, Credentials, ProxyKind, Security
+from core.transport.certinfo import CertInfo, parse_certificate
 from core.transport.errors import translating
 from core.transport.pipeline import (
     SMTP_CLOSING,
@@ -36,6 +38,7 @@ from core.transport.pipeline import (
     take_over,
     write,
 )
+from core.transport.proxies import ProxyChoice, choose_proxy
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
 
@@ -43,6 +46,12 @@ __all__ = ["DataStartHook", "LoginGuard", "SMTPTransport", "SessionInfo", "StepC
 
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
 DataStartHook = Callable[[], Awaitable[None] | None]
+
+_PROXY_TYPES = {
+    ProxyKind.SOCKS5: ProxyType.SOCKS5,
+    ProxyKind.SOCKS4: ProxyType.SOCKS4,  # with rdns: SOCKS4a, the proxy resolves the name
+    ProxyKind.HTTP: ProxyType.HTTP,
+}
 
 
 @dataclass(slots=True)
@@ -54,6 +63,8 @@ class SessionInfo:
     tls_version: str | None = None
     cipher: str | None = None
     auth_mechanism: str | None = None
+    certificate: CertInfo | None = None  # the server's, once a TLS handshake completed
+    proxy: ProxyChoice | None = None  # the proxy the connection went through, if any
 
     @property
     def encrypted(self) -> bool:
@@ -125,7 +136,12 @@ class SMTPTransport:
         self.session = SessionInfo()
         tls_context = build_tls_context(account) if account.security is not Security.NONE else None
         implicit = account.security is Security.TLS
-        sock = await self._open_socket() if (account.proxy or account.tls.server_name) else None
+        try:
+            self.session.proxy = choose_proxy(account, self._credentials)
+        except ValueError as exc:  # ALL_PROXY is not a proxy URL we can use
+            raise ProxyError(str(exc), reason="setting") from exc
+        needs_socket = self.session.proxy is not None or account.tls.server_name
+        sock = await self._open_socket(self.session.proxy) if needs_socket else None
         smtp = aiosmtplib.SMTP(
             hostname=account.tls_server_name if sock is not None else account.host,
             port=None if sock is not None else account.port,
@@ -155,12 +171,11 @@ class SMTPTransport:
             raise
         return self.session
 
-    async def _open_socket(self) -> socket.socket:
+    async def _open_socket(self, choice: ProxyChoice | None) -> socket.socket:
         account = self.account
-        if account.proxy is not None:
-            proxy = account.proxy
-            kind = ProxyType.SOCKS5 if proxy.kind is ProxyKind.SOCKS5 else ProxyType.HTTP
-            password = self._credentials.proxy_password
+        if choice is not None:
+            proxy, password = choice.proxy, choice.password
+            kind = _PROXY_TYPES[proxy.kind]
             with self._step("proxy", Phase.PROXY):
                 socks = _SocksProxy(
                     kind,
@@ -212,6 +227,9 @@ class SMTPTransport:
             self.session.tls_version = sslobj.version()
             cipher = sslobj.cipher()
             self.session.cipher = cipher[0] if cipher else None
+            der = sslobj.getpeercert(binary_form=True)
+            with contextlib.suppress(ValueError):
+                self.session.certificate = parse_certificate(der) if der else None
 
     async def _login(self, smtp: aiosmtplib.SMTP) -> None:
         account, creds = self.account, self._credentials

@@ -51,6 +51,26 @@ def _from_connect_error(exc: aiosmtplib.SMTPConnectError, phase: Phase) -> SMTPE
     return ConnectError(f"cannot connect: {exc}", phase=phase)
 
 
+def _connect_timeout(exc: BaseException) -> SMTPError:
+    """A connect timeout; when TCP had connected and the greeting never came, say so."""
+    if isinstance(exc.__cause__, aiosmtplib.SMTPTimeoutError):
+        return TimedOutError(
+            "connected, but the server sent no greeting in time", phase=Phase.GREETING
+        )
+    return TimedOutError(f"no answer from the server in time ({exc})", phase=Phase.CONNECT)
+
+
+def _proxy_error(exc: BaseException) -> ProxyError:
+    if isinstance(exc, _SocksTimeoutError):
+        return ProxyError(f"the proxy did not answer in time: {exc}", reason="timeout")
+    if isinstance(exc, _SocksConnectionError):
+        return ProxyError(f"cannot reach the proxy: {exc}", reason="unreachable")
+    text = str(exc)
+    if "authentication" in text.lower() or "407" in text:
+        return ProxyError(f"the proxy refused the login: {text}", reason="auth")
+    return ProxyError(f"the proxy would not open the connection: {text}", reason="refused")
+
+
 def _response(
     exc: aiosmtplib.SMTPResponseException, phase: Phase, kind: type[SMTPError]
 ) -> SMTPError:
@@ -76,10 +96,7 @@ _Translator = Callable[[BaseException, Phase], SMTPError]
 
 # Every aiosmtplib exception class, most specific first. A test checks none is missing.
 EXCEPTION_MAP: tuple[tuple[type[BaseException], _Translator], ...] = (
-    (
-        aiosmtplib.SMTPConnectTimeoutError,
-        lambda e, p: TimedOutError(f"no answer from the server in time ({e})", phase=Phase.CONNECT),
-    ),
+    (aiosmtplib.SMTPConnectTimeoutError, lambda e, p: _connect_timeout(e)),
     (aiosmtplib.SMTPConnectResponseError, lambda e, p: _response(e, Phase.GREETING, ReplyError)),  # type: ignore[arg-type]
     (aiosmtplib.SMTPConnectError, lambda e, p: _from_connect_error(e, p)),  # type: ignore[arg-type]
     (
@@ -122,10 +139,8 @@ def translate_exception(exc: BaseException, phase: Phase) -> SMTPError:
             return translate(exc, phase)
     if isinstance(exc, ssl.SSLError):
         return tls_error(exc, phase)
-    if isinstance(exc, _SocksTimeoutError):
-        return ProxyError(f"the proxy did not answer in time: {exc}")
-    if isinstance(exc, _SocksConnectionError | _SocksError):
-        return ProxyError(f"proxy: {exc}")
+    if isinstance(exc, _SocksTimeoutError | _SocksConnectionError | _SocksError):
+        return _proxy_error(exc)
     if isinstance(exc, socket.gaierror):
         return DNSError(f"cannot resolve the server's name: {exc.strerror or exc}")
     if isinstance(exc, ConnectionRefusedError):

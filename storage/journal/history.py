@@ -14,6 +14,7 @@ from core.events import CampaignStatus
 from core.models import RecipientStatus
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
+from storage.journal.durations import durations
 from storage.journal.reader import recipient_status
 
 __all__ = [
@@ -42,6 +43,7 @@ _EXPORT_COLUMNS = (
     "reply",
     "message_id",
     "updated",
+    "seconds",  # the last answered attempt: its start to the server's reply
 )
 
 
@@ -176,6 +178,7 @@ def export_csv(
     writer = csv.writer(out)
     writer.writerow(_EXPORT_COLUMNS)
     count = 0
+    timings = durations(store, campaign_id)
     for row in _iter_recipients(store, campaign_id, statuses):
         updated = (
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.updated)) if (row.updated) else ""
@@ -191,6 +194,7 @@ def export_csv(
             row.text,
             row.message_id,
             updated,
+            f"{timings[row.seq]:.3f}" if row.seq in timings else "",
         )
         writer.writerow([safe_cell(cell) for cell in cells])
         count += 1

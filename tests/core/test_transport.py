@@ -288,7 +288,7 @@ async def test_refusing_greeting_is_classified(greeting: bytes, kind: FailureKin
         await raw.close()
 
 
-async def test_greeting_slower_than_connect_timeout_times_out() -> None:
+async def test_greeting_slower_than_connect_timeout_times_out_at_the_greeting() -> None:
     raw = await start_raw_server(_scripted(b"220 slow\r\n", delay=5))
     try:
         account = account_for(
@@ -298,7 +298,7 @@ async def test_greeting_slower_than_connect_timeout_times_out() -> None:
         )
         with pytest.raises(TimedOutError) as caught:
             await SMTPTransport(account).connect()
-        assert caught.value.phase is Phase.CONNECT
+        assert caught.value.phase is Phase.GREETING
         assert classify(caught.value).kind is FailureKind.TRANSIENT_SESSION
     finally:
         await raw.close()
@@ -344,7 +344,8 @@ async def test_send_through_socks5_proxy(starttls_server: ServerHandle, certs: C
         creds = replace(good_credentials(), proxy_password=Secret("proxypass"))
         report = await diagnose(account, creds)
         assert report.ok, report.lines()
-        assert report.steps[0].name == "proxy"
+        assert [s.name for s in report.steps][:2] == ["proxy reachable", "proxy tunnel"]
+        assert "(from the account's settings)" in report.steps[0].detail
         assert proxy.connects == [("localhost", starttls_server.port)]
         assert proxy.logins == [("proxyuser", "proxypass")]
     finally:
@@ -362,7 +363,8 @@ async def test_proxy_that_refuses_is_a_proxy_error(
         with pytest.raises(ProxyError):
             await SMTPTransport(account, good_credentials()).connect()
         report = await diagnose(account, good_credentials())
-        assert not report.ok and report.steps[-1].name == "proxy"
+        assert not report.ok and report.steps[-1].name == "proxy tunnel"
+        assert "would not connect" in report.steps[-1].hint
         assert starttls_server.recorder.connections == 0
     finally:
         await proxy.close()

@@ -330,3 +330,26 @@ def test_another_writer_is_seen(data_home: Path) -> None:
 def test_settings_module_exports_the_schema_api() -> None:
     assert settings.SCHEMA_VERSION == jsonstore.SCHEMA_VERSION
     assert settings.MIGRATIONS is jsonstore.MIGRATIONS
+
+
+def test_several_ca_files_survive_a_restart(data_home: Path) -> None:
+    tls = TLSOptions.with_ca_paths(["/etc/company-bundle.pem", "/etc/private-ca/", "/x.pem"])
+    SettingsStore().save_account("cas", replace(FULL_ACCOUNT, tls=tls))
+    loaded = reopen().get_account("cas").tls
+    assert loaded.ca_paths == ("/etc/company-bundle.pem", "/etc/private-ca/", "/x.pem")
+    assert loaded.ca_file == "/etc/company-bundle.pem"
+
+
+def test_an_account_saved_with_one_ca_file_still_loads(data_home: Path) -> None:
+    """Settings written before `ca_files` existed store only `ca_file`."""
+    store = SettingsStore()
+    store.save_account("old", FULL_ACCOUNT)
+    path = settings_file(data_home)
+    data = json.loads(path.read_text("utf-8"))
+    for doc in data["accounts"].values():
+        del doc["account"]["tls"]["ca_files"]
+        assert doc["account"]["tls"]["ca_file"] == "/etc/ca.pem"
+    path.write_text(json.dumps(data), "utf-8")
+    loaded = reopen().get_account("old")
+    assert loaded.tls.ca_paths == ("/etc/ca.pem",)
+    assert loaded == FULL_ACCOUNT

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import keyring
 import pytest
@@ -17,8 +14,6 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 from storage.outbox import OutboxStore
-from tests.certs import CertSet
-from tests.smtpd import ServerHandle, start_server
 from ui.services import sandbox
 from ui.services.state import reset_state
 from ui.web.app import root
@@ -72,45 +67,3 @@ async def running_sandbox(data_home: Path) -> AsyncIterator[sandbox.SandboxServe
     server = await sandbox.start(on_message=outbox_changed.emit)
     yield server
     await sandbox.stop()
-
-
-Start = Callable[..., ServerHandle]
-T = TypeVar("T")
-
-
-class BackgroundLoop:
-    """An event loop in a thread, for servers the CLI (which runs its own loop) talks to."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(5)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture
-def background_loop() -> Iterator[BackgroundLoop]:
-    loop = BackgroundLoop()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture
-def servers(certs: CertSet, background_loop: BackgroundLoop) -> Iterator[Start]:
-    """Start aiosmtpd servers in a background loop, so the CLI can run its own asyncio.run."""
-    handles: list[ServerHandle] = []
-
-    def start(mode: str, **options: Any) -> ServerHandle:
-        handle = background_loop.run(start_server(mode, certs, **options))
-        handles.append(handle)
-        return handle
-
-    yield start
-    for handle in handles:
-        background_loop.run(handle.close())

@@ -10,8 +10,8 @@ import pytest
 
 from main import main
 from tests.certs import CertSet
+from tests.conftest import Start
 from tests.smtpd import PASSWORD, USER, ServerHandle
-from tests.ui.conftest import Start
 
 MAILMERGE_TEMPLATE = """TO: {{email}}
 SUBJECT: Testing mailmerge

@@ -9,9 +9,9 @@ import pytest
 
 from main import main
 from tests.certs import CertSet
+from tests.conftest import BackgroundLoop, Start
 from tests.smtpd import USER, BearerRecorder
 from tests.socks import start_socks_proxy
-from tests.ui.conftest import BackgroundLoop, Start
 
 TOKEN = "ya29.a0-token-for-alice"
 PROXY_USER, PROXY_PASSWORD = "puser", "proxy-pw-7"
@@ -113,7 +113,10 @@ BAD_ACCOUNT_FLAGS = [
     (["--port", "0"], "--port: The port is a whole number from 1 to 65535"),
     (["--port", "99999"], "--port: The port is a whole number from 1 to 65535"),
     (["--from", "garbage"], "--from: Not a valid email address"),
-    (["--ca-file", "/nonexistent/ca.pem"], "--ca-file: No file at /nonexistent/ca.pem"),
+    (
+        ["--ca-file", "/nonexistent/ca.pem"],
+        "--ca-file: the CA file '/nonexistent/ca.pem' does not exist",
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from main import main
-from tests.ui.conftest import Start
+from tests.conftest import Start
 from tests.ui.test_cli import plain_args
 
 TEMPLATE = "TO: {{email}}\nFROM: shop@example.com\nSUBJECT: Sale for {{name}}\n\nHi {{name}}.\n"

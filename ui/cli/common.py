@@ -88,7 +88,12 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--auth", choices=[a.value for a in AuthMethod], default=None, help="login mechanism"
     )
-    group.add_argument("--ca-file", metavar="F", help="pin this CA certificate (PEM)")
+    group.add_argument(
+        "--ca-file",
+        metavar="F",
+        action="append",
+        help="trust this CA certificate (PEM file, or a folder of them); repeat for several",
+    )
     group.add_argument("--tls-server-name", metavar="N", help="name the certificate must carry")
     group.add_argument(
         "--insecure-skip-verify",
@@ -98,7 +103,8 @@ def add_account_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--proxy",
         metavar="URL",
-        help="socks5://[user@]host:port or http://...; its password from "
+        help="socks5://[user@]host:port, socks4://host:port or http://... (default: "
+        "ALL_PROXY from the environment, if set); its password from "
         "BULKMAILER_PROXY_PASSWORD or asked on a terminal",
     )
     group.add_argument("--connect-timeout", type=float, metavar="S")

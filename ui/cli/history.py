@@ -18,6 +18,7 @@ from storage.journal.history import (
     retry_failed,
 )
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
+from ui.services.durations import slowest_lines
 
 __all__ = ["register"]
 
@@ -128,6 +129,10 @@ def _status(args: argparse.Namespace) -> int:
             print(f"  line {row.line:>6} {row.email}: {row.status.value}{code} {row.text}")
         if counts.failed + counts.unknown + counts.deferred > _SHOW_PROBLEMS:
             print("  ... (export the rest with `export`)")
+        slow = slowest_lines(store, record.id)
+        if slow:
+            print("Slowest replies:")
+            print("\n".join(f"  {line}" for line in slow))
     finally:
         store.close()
     return EXIT_OK if not (counts.failed or counts.unknown) else EXIT_SOME_FAILED

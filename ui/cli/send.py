@@ -14,7 +14,7 @@ from typing import Any
 from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
-from core.models import Account, Credentials, RetryPolicy, SendSettings
+from core.models import Account, Credentials, SendSettings
 from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
@@ -137,6 +137,12 @@ def _add_pacing_options(parser: argparse.ArgumentParser) -> None:
         help="tries per recipient on temporary failures (default 5)",
     )
     group.add_argument(
+        "--max-reconnects",
+        type=_not_negative,
+        metavar="N",
+        help="reconnects in a row before the campaign pauses (default 5)",
+    )
+    group.add_argument(
         "--daily-cap",
         type=_positive,
         metavar="N",
@@ -151,7 +157,10 @@ def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
     if args.jitter_ms is not None:
         settings = replace(settings, jitter_ms=args.jitter_ms)
     if args.max_attempts is not None:
-        settings = replace(settings, retry=replace(RetryPolicy(), max_attempts=args.max_attempts))
+        settings = replace(settings, retry=replace(settings.retry, max_attempts=args.max_attempts))
+    if args.max_reconnects is not None:
+        retry = replace(settings.retry, max_reconnects=args.max_reconnects)
+        settings = replace(settings, retry=retry)
     if args.daily_cap is not None:
         settings = replace(settings, daily_cap=args.daily_cap)
     return effective_settings(settings, account)

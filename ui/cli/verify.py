@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
+from pathlib import Path
 
 from core.diagnose import diagnose
-from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_account_options, resolve_account
+from core.diagnose_report import report_markdown
+from ui.cli.common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    CommandError,
+    add_account_options,
+    resolve_account,
+)
 
 __all__ = ["register"]
+
+_STDOUT = "-"
+_PRIVATE_FILE = 0o600
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,14 +33,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "a prompt; never from the command line.",
     )
     add_account_options(parser)
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        nargs="?",
+        const=_STDOUT,
+        help="print the check as Markdown for a support request (secrets and the user name's "
+        "local part redacted); with FILE, write it there instead",
+    )
     parser.set_defaults(func=_run)
+
+
+def _write_report(text: str, target: str) -> None:
+    if target == _STDOUT:
+        print(text)
+        return
+    path = Path(target).expanduser()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CommandError(f"cannot write the report to {target!r}: {exc}") from None
+    print(f"Report written to {path}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
     account, credentials = resolve_account(args)
     security = account.security.value.upper()
-    print(f"Checking {account.host}:{account.port} ({security}) as {account.username or '-'}")
+    markdown_only = args.report == _STDOUT
+    if not markdown_only:
+        print(f"Checking {account.host}:{account.port} ({security}) as {account.username or '-'}")
     report = asyncio.run(diagnose(account, credentials))
+    if args.report is not None:
+        _write_report(report_markdown(report), args.report)
+    if markdown_only:
+        return EXIT_OK if report.ok else EXIT_SOME_FAILED
     for line in report.lines():
         print(line)
     if report.ok:

@@ -23,6 +23,7 @@ from core.events import (
 )
 from core.pacing import format_duration
 from core.progress import ProgressTracker
+from storage.journal.durations import format_seconds
 
 __all__ = ["DEFAULT_MAX_LINES", "CampaignMonitor", "LogLine", "describe"]
 
@@ -48,8 +49,12 @@ def describe(event: Event) -> LogLine | None:
     if isinstance(event, CampaignStarted):
         return LogLine(event.at, "info", f"Campaign {event.campaign_id} started: {event.plan}")
     if isinstance(event, MessageSent):
+        took = format_seconds(event.seconds)
         return LogLine(
-            event.at, "ok", f"{event.email}: accepted by server ({event.reply})", event.email
+            event.at,
+            "ok",
+            f"{event.email}: accepted by server in {took} ({event.reply})",
+            event.email,
         )
     if isinstance(event, MessageFailed):
         code = f" {event.code}" if event.code else ""

@@ -146,16 +146,18 @@ class AccountForm:
             self.verify_warning.set_visibility(False)
             self.verify.on_value_change(lambda e: self.verify_warning.set_visibility(not e.value))
             self.verify.on_value_change(lambda e: self.verify_warning.set_visibility(not e.value))
-            self.ca_file = ui.input("CA certificate file (PEM path, optional)").classes("w-full")
-            self.ca_file.mark("account-ca-file")
+            self.ca_file = ui.textarea(
+                "CA certificates: PEM files or folders, one per line (optional)"
+            ).props("autogrow")
+            self.ca_file.classes("w-full").mark("account-ca-file")
             self.server_name = ui.input("TLS server name (if not the host, optional)")
             self.server_name.classes("w-full").mark("account-server-name")
             self.auth = ui.select(_AUTH_LABELS, label="Login method", value="auto")
             self.auth.classes("w-full").mark("account-auth")
             self.proxy_url = (
                 ui.input(
-                    "Proxy URL (optional)",
-                    placeholder="socks5://user@host:1080 or http://host:3128",
+                    "Proxy URL (optional; empty: ALL_PROXY from the environment, if set)",
+                    placeholder="socks5://user@host:1080, socks4://host:1080 or http://host:3128",
                 )
                 .classes("w-full")
                 .mark("account-proxy")

@@ -20,6 +20,7 @@ from ui.web.credentials import (
     unlock_vault,
     web_resolver,
 )
+from ui.web.diagnosis_report import ReportButton
 from ui.web.layout import screen_title
 from ui.web.widgets import show_diagnosis, slug
 
@@ -73,6 +74,7 @@ class AccountsScreen:
                             "Test connection", icon="network_check", on_click=self.test_form
                         )
                         self.test_button.props("outline").mark("account-test")
+                        self.report_button = ReportButton()
                 with ui.card().classes("w-full") as self.report_card:
                     ui.label("Connection test").classes("text-h6")
                     self.report = ui.column().classes("w-full gap-1").mark("diagnosis")
@@ -225,6 +227,7 @@ class AccountsScreen:
         finally:
             self.test_button.enable()
         show_diagnosis(self.report, diagnosis)
+        self.report_button.show_for(diagnosis)
         if diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
             web_resolver().forget(account)  # refused: ask again next time
 

@@ -13,6 +13,7 @@ from core.models import RecipientStatus
 from core.ports import Counts
 from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError, history
 from ui.services import runs
+from ui.services.durations import slowest_lines
 from ui.services.monitor import LogLine
 from ui.services.state import AppState, get_state
 from ui.web.credentials import resolve_credentials
@@ -158,6 +159,9 @@ class CampaignDetail:
             ).classes("text-caption text-grey-7")
         self.status = ui.label().classes("text-subtitle1").mark("history-status")
         self.counts = ui.label().mark("history-counts")
+        self.slowest = (
+            ui.label().classes("whitespace-pre-wrap text-caption").mark("history-slowest")
+        )
         self.live = ui.row().classes("items-center")
         with ui.row().classes("items-center gap-2 q-my-sm"):
             self.resume_button = ui.button("Resume", icon="play_arrow", on_click=self.resume)
@@ -209,6 +213,9 @@ class CampaignDetail:
         self.status.text = _status_of(self.state, self.id, record.status, record.reason)
         self.counts.text = counts_text(counts)
         running = self.running_here
+        if not running:  # reads every attempt: not twice a second during a run
+            slow = slowest_lines(self.store, self.id)
+            self.slowest.text = "Slowest replies:\n" + "\n".join(slow) if slow else ""
         busy = runs.busy_reason(self.state) is not None
         self.live.clear()
         if running:

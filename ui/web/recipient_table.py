@@ -11,6 +11,7 @@ from nicegui import ui
 from core.models import RecipientStatus
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore, history
+from storage.journal.durations import durations, format_seconds
 
 __all__ = [
     "FILTERS",
@@ -49,6 +50,7 @@ _COLUMNS = [
     {"name": "attempts", "label": "Tries", "field": "attempts", "align": "right"},
     {"name": "code", "label": "Code", "field": "code", "align": "left"},
     {"name": "reply", "label": "Server reply", "field": "reply", "align": "left"},
+    {"name": "took", "label": "Took", "field": "took", "align": "right"},
     {"name": "time", "label": "Time", "field": "time", "align": "left"},
 ]
 _ATTEMPT_COLUMNS = [
@@ -84,7 +86,7 @@ def _code(code: int | None, enhanced: str | None) -> str:
     return " ".join(part for part in (str(code) if code else "", enhanced or "") if part)
 
 
-def recipient_row(row: history.RecipientRow) -> dict[str, Any]:
+def recipient_row(row: history.RecipientRow, seconds: float | None = None) -> dict[str, Any]:
     """A table row: every value a plain string or number (cells render as text)."""
     return {
         "seq": row.seq,
@@ -95,6 +97,7 @@ def recipient_row(row: history.RecipientRow) -> dict[str, Any]:
         "attempts": row.attempts,
         "code": _code(row.code, row.enhanced),
         "reply": row.text,
+        "took": format_seconds(seconds),
         "time": format_time(row.updated),
     }
 
@@ -176,7 +179,8 @@ class RecipientTable:
         if self.pages.value != page:
             self.pages.set_value(page)
             return  # the change handler refreshes again
-        self.table.rows = [recipient_row(row) for row in rows]
+        took = durations(self.store, self.campaign_id, seqs=[row.seq for row in rows])
+        self.table.rows = [recipient_row(row, took.get(row.seq)) for row in rows]
         first = (page - 1) * self.page_size + 1
         self.summary.text = (
             f"{first:,}–{first + len(rows) - 1:,} of {self.total:,}" if rows else "None."

@@ -23,6 +23,7 @@ LIMITS: dict[str, tuple[str, int, int]] = {
     "delay_ms": ("Delay between messages (ms)", 0, 24 * 3600 * 1000),
     "jitter_ms": ("Random extra delay, up to (ms)", 0, 3600 * 1000),
     "max_attempts": ("Tries per recipient (temporary failures)", 1, 50),
+    "max_reconnects": ("Reconnects in a row before pausing", 0, 100),
     "daily_cap": ("Daily cap (messages per 24 h)", 1, 10_000_000),
 }
 ISSUE_LABELS = {
@@ -75,13 +76,14 @@ def preset_of(account: Account | None) -> Preset | None:
 
 
 class PacingForm:
-    """Delay, jitter, tries and daily cap: validated whole numbers."""
+    """Delay, jitter, tries, reconnects and daily cap: validated whole numbers."""
 
     def __init__(self, settings: SendSettings, on_change: Callable[[], None]) -> None:
         values = {
             "delay_ms": settings.delay_ms,
             "jitter_ms": settings.jitter_ms,
             "max_attempts": settings.retry.max_attempts,
+            "max_reconnects": settings.retry.max_reconnects,
             "daily_cap": settings.daily_cap,
         }
         self.inputs: dict[str, ui.number] = {}
@@ -111,7 +113,11 @@ class PacingForm:
             base,
             delay_ms=values["delay_ms"] or 0,
             jitter_ms=values["jitter_ms"] or 0,
-            retry=replace(base.retry, max_attempts=values["max_attempts"] or 1),
+            retry=replace(
+                base.retry,
+                max_attempts=values["max_attempts"] or 1,
+                max_reconnects=values["max_reconnects"] or 0,
+            ),
             daily_cap=values["daily_cap"],
         )
 
