@@ -159,6 +159,7 @@ def test_upload_compose_send_and_see_every_message_in_the_outbox(
     start = _testid(browser, "send-start")
     _wait(browser, lambda d: start.is_enabled(), "Start stayed disabled")
     start.click()
+    _testid(browser, "send-confirm-ok").click()  # what will happen is confirmed first
 
     def full(driver: Any) -> bool:
         bars = driver.find_elements(By.CSS_SELECTOR, '[data-testid="send-progress"]')
@@ -189,3 +190,14 @@ def test_upload_compose_send_and_see_every_message_in_the_outbox(
     for email, *_ in PEOPLE:
         assert email in cells
     assert browser.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []
+
+    # The finished campaign cannot be sent again by one more click: a choice is needed
+    _open(browser, running_app, "/send")
+    _by_text(browser, "div", "already got this message", contains=True)
+    start = _testid(browser, "send-start")
+    _wait(browser, lambda d: start.is_enabled(), "Start stayed disabled")
+    start.click()
+    _by_text(browser, '[data-testid="send-error"]', "already got this message", contains=True)
+    assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="send-confirm-ok"]') == []
+    time.sleep(1)  # nothing may arrive in the outbox
+    assert _outbox_count(browser, running_app) == before + len(PEOPLE)

@@ -295,6 +295,8 @@ async def test_one_campaign_at_a_time_from_history(
     await user.open("/send")
     await user.should_see(marker="send-preflight-ok", retries=50)
     user.find(marker="send-start").click()
+    await user.should_see(marker="send-confirm-ok", retries=50)
+    user.find(marker="send-confirm-ok").click()
     await wait_until(lambda: state.active is not None and state.active.running)
     await user.open(f"/history/{other}")
     resume = element(user, "history-resume")

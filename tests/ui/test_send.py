@@ -41,9 +41,15 @@ def _log_text(user: User) -> list[str]:
     return [child.text for child in log.default_slot.children if isinstance(child, ui.label)]
 
 
+async def _confirm(user: User) -> None:
+    await user.should_see(marker="send-confirm-ok", retries=50)
+    user.find(marker="send-confirm-ok").click()
+
+
 async def _start(user: User) -> None:
     await user.should_see(marker="send-preflight-ok", retries=50)
     user.find(marker="send-start").click()
+    await _confirm(user)
 
 
 async def test_campaign_to_the_sandbox_reaches_done_total_with_log_and_table(
@@ -182,6 +188,7 @@ async def test_start_a_new_campaign_anyway(user: User, running_sandbox: SandboxS
     await user.open("/send")
     await user.should_see(marker="send-twin-warning", retries=50)
     user.find(marker="send-twin-new").click()
+    await _confirm(user)
     await wait_until(lambda: state.active is not None and state.active.campaign_id != first)
     await wait_until_idle(state, timeout=20)
     assert state.active is not None and state.active.result is not None

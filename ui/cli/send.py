@@ -42,7 +42,6 @@ from ui.services.campaigns import (
 from ui.services.starting import (
     Choice,
     NotStartedError,
-    needs_choice,
     start_campaign,
     twin_message,
 )
@@ -236,7 +235,7 @@ def _twin_choice(prepared: Prepared, *, new: bool, only_new: bool) -> Choice:
     total = len(prepared.draft.recipients)
     fresh = total - prepared.repeats
     if not sys.stdin.isatty():
-        ways = ["pass --new to send to all of them again"]
+        ways = ["pass --new to send to all of them again"]  # decided before anything is shown
         if prepared.repeats:
             ways.append(f"--only-new to send only to the {fresh:,} not reached yet")
         if prepared.unfinished:
@@ -252,22 +251,18 @@ def _twin_choice(prepared: Prepared, *, new: bool, only_new: bool) -> Choice:
     raise CommandError("nothing sent", EXIT_ABORTED)
 
 
-def _confirm(prepared: Prepared, *, yes: bool, new: bool, only_new: bool) -> Choice:
-    """Show what will happen and ask; a twin needs a choice, and no terminal needs --yes."""
-    if needs_choice(prepared):
-        choice = _twin_choice(prepared, new=new, only_new=only_new)
-        _preview(prepared)
-        return choice
+def _confirm(prepared: Prepared, *, yes: bool) -> bool:
+    """Show what will happen and ask (a choice about a twin was made already)."""
     _preview(prepared)
     if yes:
-        return Choice.SEND
+        return True
     if not sys.stdin.isatty():
         raise CommandError("not on a terminal: pass --yes to send without confirming")
     count = len(prepared.draft.recipients)
     answer = input(f"Send {count:,} messages now? [y/N] ").strip().lower()
     if answer not in {"y", "yes"}:
         raise CommandError("nothing sent", EXIT_ABORTED)
-    return Choice.SEND
+    return True
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -302,13 +297,18 @@ def _send(args: argparse.Namespace) -> int:
         if args.dry_run:
             return _dry_run(prepared)
 
-        async def confirm(checked: Prepared) -> Choice:
-            return _confirm(checked, yes=args.yes, new=args.new, only_new=args.only_new)
+        async def choose(checked: Prepared) -> Choice:
+            return _twin_choice(checked, new=args.new, only_new=args.only_new)
+
+        async def confirm(checked: Prepared) -> bool:
+            return _confirm(checked, yes=args.yes)
 
         async def secrets(account: Account) -> Credentials:
             return resolve_credentials(account, saved_name=args.account, given=given)
 
-        start = start_campaign(store, draft, prepared=prepared, confirm=confirm, secrets=secrets)
+        start = start_campaign(
+            store, draft, prepared=prepared, choose=choose, confirm=confirm, secrets=secrets
+        )
         try:
             started = asyncio.run(start)
         except NotStartedError as exc:

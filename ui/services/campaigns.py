@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from core.engine import CampaignRunner
@@ -31,6 +33,7 @@ __all__ = [
     "create_campaign",
     "dry_run",
     "effective_settings",
+    "first_subject",
     "only_not_yet_accepted",
     "prepare",
 ]
@@ -159,6 +162,17 @@ def _twins(store: JournalStore, draft: Draft) -> tuple[tuple[Twin, ...], frozens
             )
             reached |= overlap
     return tuple(twins), frozenset(reached)
+
+
+def first_subject(prepared: Prepared) -> str:
+    """The subject of the first message, exactly as it will be sent (merge fields filled)."""
+    if not prepared.draft.recipients:
+        return ""
+    run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
+    if run.first is None:
+        return ""
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(run.first.payload)
+    return str(headers.get("Subject", ""))
 
 
 def only_not_yet_accepted(store: JournalStore, prepared: Prepared) -> Prepared:

@@ -55,7 +55,8 @@ class NotStartedError(Exception):
         self.prepared = prepared
 
 
-Confirm = Callable[[Prepared], Awaitable[Choice]]
+Confirm = Callable[[Prepared], Awaitable[bool]]
+Choose = Callable[[Prepared], Awaitable[Choice]]
 Secrets = Callable[[Account], Awaitable[Credentials | None]]
 
 
@@ -89,30 +90,38 @@ async def start_campaign(
     *,
     confirm: Confirm,
     secrets: Secrets,
+    choice: Choice | None = None,
+    choose: Choose | None = None,
     prepared: Prepared | None = None,
     busy: Callable[[], str | None] | None = None,
 ) -> Started:
-    """Check, confirm, get the secrets, create. Raises `NotStartedError` (nothing created).
+    """Check, choose, confirm, get the secrets, create. Raises `NotStartedError` (nothing
+    created).
 
-    `prepared` is the check the face already showed (else it is made here); `confirm` shows
-    the plan (and any twin) and returns the person's choice; `secrets` resolves the account's
-    credentials (None: the person cancelled); `busy` says why nothing may start right now.
+    `prepared` is the check the face already showed (else it is made here). A draft that would
+    repeat an earlier campaign needs a `choice` made beforehand, or `choose` to ask for one;
+    `confirm` shows what the campaign will do (the list it will really send to) and returns
+    True to go; `secrets` resolves the account's credentials (None: the person cancelled);
+    `busy` says why nothing may start right now.
     """
     if prepared is None or prepared.draft != draft:
         prepared = await asyncio.to_thread(prepare, store, draft)
     if not prepared.ok:
         raise NotStartedError("fix what the pre-flight check names first", prepared=prepared)
-    choice = await confirm(prepared)
+    if needs_choice(prepared):
+        if choice is None and choose is not None:
+            choice = await choose(prepared)
+        if choice in (None, Choice.SEND):
+            raise NotStartedError(twin_message(prepared), prepared=prepared)
     if choice is Choice.CANCEL:
         raise NotStartedError("nothing sent", prepared=prepared)
-    if needs_choice(prepared) and choice is Choice.SEND:
-        raise NotStartedError(twin_message(prepared), prepared=prepared)
     if choice is Choice.NOT_YET_ACCEPTED:
         prepared = await asyncio.to_thread(only_not_yet_accepted, store, prepared)
         if not prepared.draft.recipients:
             raise NotStartedError("everyone on this list already got this message")
-        draft = prepared.draft
-    credentials = await secrets(draft.account)
+    if not await confirm(prepared):
+        raise NotStartedError("nothing sent", prepared=prepared)
+    credentials = await secrets(prepared.draft.account)
     if credentials is None:
         raise NotStartedError("no password given", prepared=prepared)
     reason = busy() if busy is not None else None

@@ -22,6 +22,7 @@ from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
 from ui.web.recipient_table import RecipientTable
+from ui.web.send_confirm import confirm_dialog, show_twins
 from ui.web.send_draft import PacingForm, TestMessage, show_preflight
 
 __all__ = ["SendScreen", "page"]
@@ -44,6 +45,7 @@ class SendScreen:
         self._was_running = bool(state.active and state.active.running)
 
         screen_title("Send")
+        self.client = ui.context.client  # dialogs live in its content, never cleared
         self.busy = ui.label().classes("text-warning").mark("send-busy")
         with ui.card().classes("w-full"):
             ui.label("Before you send").classes("text-h6")
@@ -60,6 +62,7 @@ class SendScreen:
                     "send-check"
                 )
             self.error = ui.label().classes("text-negative whitespace-pre-wrap").mark("send-error")
+            self.error.props("data-testid=send-error")
         with ui.card().classes("w-full"):
             self.campaign_box = ui.column().classes("w-full gap-2").mark("send-campaign")
         self.watch = CampaignWatch(state, self._on_update)
@@ -172,7 +175,8 @@ class SendScreen:
         self.preflight.clear()
         with self.preflight:
             show_preflight(prepared.preflight, len(draft.recipients))
-        self._show_twins(prepared.unfinished)
+        with self.twin:
+            show_twins(self.store, prepared, start=self.start_with, resume=self.resume_twin)
         self._show_plan()
         self._update_controls()
         return prepared
@@ -189,37 +193,13 @@ class SendScreen:
                 ui.label("The message is empty: write it first.").mark("send-missing")
                 ui.link("Go to Compose", "/compose").mark("send-fix-compose")
 
-    def _show_twins(self, unfinished: tuple[str, ...]) -> None:
-        if not unfinished:
-            return
-        twin = unfinished[-1]
-        with self.twin, ui.card().classes("w-full bg-orange-1").mark("send-twin-warning"):
-            try:
-                counts = self.store.counts(twin)
-                record = self.store.campaign(twin)
-                where = (
-                    f"{record.status.value}: {counts.done:,} of {counts.total:,} done, "
-                    f"{counts.remaining:,} not sent yet"
-                )
-            except JournalError:
-                where = "state unknown"
-            ui.label(
-                f"These recipients and this message already have an unfinished campaign "
-                f"({twin}, {where}). Resume it to reach only the people not sent to yet; a new "
-                "campaign sends to everyone again."
-            ).classes("text-body2")
-            with ui.row():
-                ui.button(
-                    "Resume that one", icon="play_arrow", on_click=lambda: self.resume_twin(twin)
-                ).mark("send-twin-resume")
-                ui.button(
-                    "Start a new campaign anyway",
-                    on_click=lambda: self.start(allow_twin=True),
-                ).props("outline color=warning").mark("send-twin-new")
-
     # -- starting ---------------------------------------------------------------------------
 
-    async def start(self, *, allow_twin: bool = False) -> None:
+    async def start_with(self, choice: Choice) -> None:
+        """Start after the person chose what to do about an earlier campaign."""
+        await self.start(choice=choice)
+
+    async def start(self, *, choice: Choice | None = None) -> None:
         self.error.text = ""
         busy = runs.busy_reason(self.state)
         if busy:
@@ -241,7 +221,10 @@ class SendScreen:
                 self.store,
                 draft,
                 prepared=replace(prepared, draft=draft),
-                confirm=lambda _: self._confirm(allow_twin=allow_twin),
+                choice=choice,
+                confirm=lambda checked: confirm_dialog(
+                    checked, account_name=self.state.draft.account_name, host=self.client.content
+                ),
                 secrets=lambda _: ask_credentials(self.state.draft.account_name),
                 busy=lambda: runs.busy_reason(self.state),  # another tab may have started one
             )
@@ -253,9 +236,6 @@ class SendScreen:
             self.error.text = f"Not started: {exc}"
         finally:
             self._update_controls()
-
-    async def _confirm(self, *, allow_twin: bool) -> Choice:
-        return Choice.EVERYONE_AGAIN if allow_twin else Choice.SEND
 
     async def resume_twin(self, campaign_id: str) -> None:
         self.error.text = ""
