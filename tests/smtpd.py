@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import email
 import email.policy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -17,7 +20,10 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from tests.certs import CertSet
 
 __all__ = [
+    "XOAUTH2_SCOPES",
+    "BearerCheck",
     "Mode",
+    "OAuthRecorder",
     "RawServer",
     "Recorder",
     "ServerHandle",
@@ -113,6 +119,47 @@ class Recorder:
 
     def recipients(self) -> list[str]:
         return [rcpt for env in self.messages for rcpt in env.rcpt_tos]
+
+
+BearerCheck = Callable[..., "str | None"]  # (token, *scopes) -> signed-in address or None
+XOAUTH2_SCOPES = ("https://mail.google.com/", "https://outlook.office.com/SMTP.Send")
+
+
+@dataclass
+class OAuthRecorder(Recorder):
+    """A recorder that also offers AUTH XOAUTH2 and checks bearer tokens with `check`.
+
+    A bad token gets what Gmail sends: a 334 with a base64 JSON error, then 535 after the
+    client's empty line. `xoauth2_attempts` records (user, ok) for each try.
+    """
+
+    check: BearerCheck | None = None
+    xoauth2_attempts: list[tuple[str, bool]] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        user, token = "", ""
+        try:
+            decoded = base64.b64decode(args[1], validate=True).decode() if len(args) > 1 else ""
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        for part in decoded.split("\x01"):
+            if part.startswith("user="):
+                user = part[5:]
+            elif part.startswith("auth=Bearer "):
+                token = part[12:]
+        owner = self.check(token, *XOAUTH2_SCOPES) if self.check is not None else None
+        ok = owner is not None and owner.lower() == user.lower()
+        self.xoauth2_attempts.append((user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))
+        return AuthResult(
+            success=False,
+            handled=False,
+            message="535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+            "535 5.7.8  https://support.google.com/mail/?p=BadCredentials",
+        )
 
 
 def _copy(envelope: Envelope) -> Envelope:
