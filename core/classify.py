@@ -16,6 +16,7 @@ from core.errors import (
     NotSupportedError,
     Phase,
     ProxyError,
+    SignInRequiredError,
     SMTPError,
     TimedOutError,
     TLSError,
@@ -143,6 +144,11 @@ _RULES: tuple[_Rule, ...] = (
     ),
     (lambda e: isinstance(e, TLSError), FailureKind.CONFIG, "TLS handshake or certificate failed"),
     (
+        lambda e: isinstance(e, SignInRequiredError),
+        FailureKind.CONFIG,
+        "the sign-in has expired or was revoked",
+    ),
+    (
         lambda e: isinstance(e, DowngradeError),
         FailureKind.CONFIG,
         "STARTTLS required but not offered: possible downgrade",
@@ -248,6 +254,11 @@ def classify(error: SMTPError, *, host: str = "") -> Classification:
 
 
 def _hint(error: SMTPError, kind: FailureKind, host: str) -> str:
+    if isinstance(error, SignInRequiredError):
+        return (
+            "Sign in again (Accounts > Sign in, or python main.py account login NAME), then "
+            "resume the campaign: nothing was sent since the sign-in stopped working."
+        )
     if kind is FailureKind.CONFIG and error.phase is Phase.AUTH:
         return login_hint(error, host)
     if isinstance(error, TLSError):

@@ -24,6 +24,7 @@ __all__ = [
     "ProxyError",
     "ReplyError",
     "SMTPError",
+    "SignInRequiredError",
     "TLSError",
     "TimedOutError",
     "parse_enhanced_code",
@@ -218,6 +219,18 @@ class DowngradeError(SMTPError):
 
 class AuthError(SMTPError):
     """The server refused the login (535 and friends)."""
+
+
+class SignInRequiredError(AuthError):
+    """The refresh token was refused (`invalid_grant`): only a new sign-in helps.
+
+    Raised at login time, so the campaign stops before any message and nothing is marked
+    sent; it can be resumed once the person signed in again.
+    """
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message, phase=Phase.AUTH)
+        self.provider = provider
 
 
 class ReplyError(SMTPError):
