@@ -15,6 +15,7 @@ __all__ = [
     "DNSError",
     "DisconnectedError",
     "DowngradeError",
+    "HTTPReplyError",
     "InputError",
     "IssueKind",
     "MailerError",
@@ -22,6 +23,7 @@ __all__ = [
     "NotSupportedError",
     "Phase",
     "ProxyError",
+    "RecipientsMismatchError",
     "ReplyError",
     "SMTPError",
     "SignInRequiredError",
@@ -235,6 +237,41 @@ class SignInRequiredError(AuthError):
 
 class ReplyError(SMTPError):
     """The server answered a command with an error reply."""
+
+
+class HTTPReplyError(ReplyError):
+    """An HTTP API (the Gmail API) answered with an error status.
+
+    `code` is the HTTP status, `reason` the provider's reason (`userRateLimitExceeded`,
+    `dailyLimitExceeded`, ...), `body_sent` whether the whole message had gone out first
+    (then a 5xx may mean it was sent anyway).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        reason: str = "",
+        text: str = "",
+        body_sent: bool = False,
+        recipient: str | None = None,
+    ) -> None:
+        phase = Phase.MESSAGE if body_sent else Phase.DATA
+        super().__init__(
+            message, phase=phase, code=status, text=text, enhanced="", recipient=recipient
+        )
+        self.enhanced = None  # HTTP has no RFC 3463 codes
+        self.reason = reason
+        self.body_sent = body_sent
+
+
+class RecipientsMismatchError(SMTPError):
+    """The message's To/Cc headers name someone outside the row's envelope (the Gmail API sends
+    to the headers, not to an envelope): refused rather than sent to the wrong people."""
+
+    def __init__(self, message: str, *, recipient: str | None = None) -> None:
+        super().__init__(message, phase=Phase.RCPT, recipient=recipient)
 
 
 class NotSupportedError(SMTPError):

@@ -163,6 +163,10 @@ class GmailAPIServer:
                 ),
             )
         fault = self.faults.pop(0) if self.faults else ""
+        if fault == "revoke":  # the person removed the app's access just now
+            self.oauth.revoke_all()
+            self.unauthorized += 1
+            return json_response(401, UNAUTHENTICATED)
         if fault == "drop":  # sent, then the connection breaks before the reply
             self._store(user, request.body)
             return Response(drop=True)

@@ -5,20 +5,26 @@
 - `replies`: the reply parser and the `ReplyReader` that reads pipelined replies in order.
 - `errors`: `EXCEPTION_MAP` and `translate_exception`, where third-party errors become ours.
 - `tls`: the verifying TLS context and certificate failures named.
+- `gmail_api`: `GmailAPITransport`, the same port over Google's `users.messages.send`.
+- `factory`: `make_transport(account, credentials)` picks one of the two.
 """
 
 from core.transport.client import LoginGuard, SessionInfo, SMTPTransport, StepCallback
 from core.transport.errors import EXCEPTION_MAP, translate_exception
+from core.transport.factory import make_transport
+from core.transport.gmail_api import GmailAPITransport
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
 
 __all__ = [
     "EXCEPTION_MAP",
+    "GmailAPITransport",
     "LoginGuard",
     "Reply",
     "SMTPTransport",
     "SessionInfo",
     "StepCallback",
     "build_tls_context",
+    "make_transport",
     "translate_exception",
 ]
