@@ -8,9 +8,17 @@ import time
 from dataclasses import dataclass, field
 
 from core.classify import classify
+from core.credentials import CredentialProvider
 from core.errors import ConnectError, DNSError, Phase, SMTPError, TimedOutError
-from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, Account, Credentials, Security
-from core.transport import SessionInfo, SMTPTransport
+from core.models import (
+    SMTP_STARTTLS_PORT,
+    SMTP_TLS_PORT,
+    Account,
+    Credentials,
+    Security,
+    TransportKind,
+)
+from core.transport import GmailAPITransport, SessionInfo, SMTPTransport
 
 __all__ = ["Diagnosis", "Step", "diagnose", "verify"]
 
@@ -110,7 +118,7 @@ def _connect_hint(error: SMTPError, account: Account) -> str:
 
 async def diagnose(
     account: Account,
-    credentials: Credentials | None = None,
+    credentials: Credentials | CredentialProvider | None = None,
     *,
     check_network: bool = True,
     check_sender: bool = True,
@@ -121,6 +129,8 @@ async def diagnose(
     from a TLS or login problem. No message is ever sent: MAIL FROM is followed by RSET.
     """
     report = Diagnosis(account)
+    if account.transport is TransportKind.GMAIL_API:
+        return await diagnose_gmail_api(report, credentials)
     if check_network and account.proxy is None and not await _network_steps(report):
         return report
 
@@ -154,7 +164,9 @@ async def diagnose(
     return report
 
 
-async def verify(account: Account, credentials: Credentials | None = None) -> Diagnosis:
+async def verify(
+    account: Account, credentials: Credentials | CredentialProvider | None = None
+) -> Diagnosis:
     """Connect, secure, log in, MAIL FROM + RSET, QUIT. Which steps passed, with timings."""
     return await diagnose(account, credentials, check_network=False)
 
@@ -219,6 +231,39 @@ async def _network_steps(report: Diagnosis) -> bool:
         )
     )
     return False
+
+
+async def diagnose_gmail_api(
+    report: Diagnosis, credentials: Credentials | CredentialProvider | None
+) -> Diagnosis:
+    """For a Gmail API account: an access token (a refresh), then the API reachable over TLS.
+
+    Nothing is sent: the gmail.send scope allows no read-only call, so the second step checks
+    that the API answers at all (any HTTP reply) with a verified certificate.
+    """
+    account = report.account
+    transport = GmailAPITransport(account, credentials)
+    started = time.perf_counter()
+    try:
+        await transport.connect()
+        report.steps.append(
+            Step("access token", True, time.perf_counter() - started, "signed in, token fresh")
+        )
+        started = time.perf_counter()
+        status = await transport.probe()
+        report.steps.append(
+            Step("Gmail API", True, time.perf_counter() - started, f"HTTP {status} from the API")
+        )
+    except SMTPError as exc:
+        report.error = exc
+        verdict = classify(exc, host=account.host)
+        name = "access token" if exc.phase is Phase.AUTH else "Gmail API"
+        report.steps.append(
+            Step(name, False, time.perf_counter() - started, str(exc), verdict.hint)
+        )
+    finally:
+        await transport.close()
+    return report
 
 
 def _describe_session(report: Diagnosis, session: SessionInfo) -> None:

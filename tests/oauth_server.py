@@ -79,6 +79,7 @@ class _Device:
     expires_at: float
     interval: int = DEVICE_INTERVAL
     last_poll: float | None = None
+    polls: int = 0
     approved: bool = False
     denied: bool = False
     done: bool = False
@@ -102,6 +103,8 @@ class OAuthServer:
     refresh_lifetime: float | None = None  # None: until revoked (Google "In production")
     rotate_refresh: bool = False  # Microsoft hands out a new refresh token on each refresh
     deny: bool = False  # the person clicks "Cancel" on the consent screen
+    device_interval: int = DEVICE_INTERVAL
+    approve_on_poll: int | None = None  # the person enters the code before this poll (1 = first)
     clients: dict[str, Client] = field(
         default_factory=lambda: {
             GOOGLE_CLIENT: Client(GOOGLE_CLIENT, GOOGLE_SECRET),
@@ -282,7 +285,11 @@ class OAuthServer:
         device_code = secrets.token_urlsafe(32)
         user_code = secrets.token_hex(4).upper()
         self.devices[device_code] = _Device(
-            client.client_id, form.get("scope", ""), user_code, self.clock() + DEVICE_LIFETIME
+            client.client_id,
+            form.get("scope", ""),
+            user_code,
+            self.clock() + DEVICE_LIFETIME,
+            interval=self.device_interval,
         )
         uri = f"{self.url}/devicelogin"
         return json_response(
@@ -292,7 +299,7 @@ class OAuthServer:
                 "user_code": user_code,
                 "verification_uri": uri,
                 "expires_in": int(DEVICE_LIFETIME),
-                "interval": DEVICE_INTERVAL,
+                "interval": self.device_interval,
                 "message": f"To sign in, use a web browser to open the page {uri} and enter "
                 f"the code {user_code} to authenticate.",
             },
@@ -307,6 +314,9 @@ class OAuthServer:
             return _error("expired_token", "AADSTS70020: The provided value has expired.")
         too_soon = device.last_poll is not None and now - device.last_poll < device.interval
         device.last_poll = now
+        device.polls += 1
+        if self.approve_on_poll is not None and device.polls >= self.approve_on_poll:
+            device.approved = True
         if too_soon:
             device.interval += SLOW_DOWN_STEP
             return _error("slow_down", "Polling too fast.")

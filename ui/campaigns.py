@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core.credentials import CredentialProvider
 from core.engine import CampaignRunner
 from core.events import CampaignFinished, EventSink
 from core.message import BuiltMessage, MessageBuilder
@@ -15,7 +16,7 @@ from core.pacing import DAY, Plan, describe_plan
 from core.ports import Clock, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
-from core.transport import SMTPTransport
+from core.transport import make_transport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
 
@@ -170,7 +171,7 @@ class CampaignSession:
         self,
         store: JournalStore,
         campaign_id: str,
-        credentials: Credentials | None,
+        credentials: Credentials | CredentialProvider | None,
         *,
         sink: EventSink | None = None,
         stop_on_pause: bool = False,
@@ -206,7 +207,7 @@ class CampaignSession:
             self.plan = plan
             self.runner = CampaignRunner(
                 journal=self.journal,
-                transport=transport or SMTPTransport(record.account, credentials),
+                transport=transport or make_transport(record.account, credentials),
                 builder=MessageBuilder(
                     record.account, record.template, campaign_id, base_dir=base_dir
                 ),

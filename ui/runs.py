@@ -11,7 +11,7 @@ from core.message import MessageBuilder
 from core.models import Account, AuthMethod, Credentials, Recipient, Template
 from core.ports import ReplyLike, TransportLike
 from core.recipients import validate_address
-from core.transport import SMTPTransport
+from core.transport import SMTPTransport, make_transport
 from storage.errors import StorageError
 from storage.journal import CampaignLockedError, CampaignRecord, JournalError
 from storage.settings import SavedAccount
@@ -210,7 +210,7 @@ async def send_test(
     test_template = replace(template, subject=TEST_SUBJECT_PREFIX + template.subject)
     builder = MessageBuilder(account, test_template, "test-message", base_dir=base_dir)
     built = builder.build(recipient)
-    transport = transport_for(account) or SMTPTransport(account, credentials)
+    transport = transport_for(account) or make_transport(account, credentials)
     try:
         await transport.connect()
         reply = await transport.send(

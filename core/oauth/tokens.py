@@ -7,16 +7,22 @@ import binascii
 import contextlib
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.integrations.base_client.errors import OAuthError as _AuthlibOAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from core.errors import AuthError, ConnectError, MailerError, Phase, SignInRequiredError
 from core.models import OAuthProvider, OAuthSettings, Secret
+
+with warnings.catch_warnings():
+    # Authlib 1.9 prefers the `httpx2` package and warns once when it falls back to httpx,
+    # which works the same and is what NiceGUI already brings.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 __all__ = [
     "SIGN_IN_AGAIN",

@@ -153,6 +153,17 @@ class GmailAPITransport:
             with contextlib.suppress(Exception):
                 await client.aclose()
 
+    async def probe(self) -> int:
+        """One GET of the API's root: reachable, TLS verified. Returns the HTTP status."""
+        client = self._client
+        if client is None:
+            raise DisconnectedError("not connected", phase=Phase.CONNECT)
+        try:
+            response = await client.get("/")
+        except httpx.HTTPError as exc:
+            raise ConnectError(f"cannot reach the Gmail API: {type(exc).__name__}") from None
+        return response.status_code
+
     async def _refreshed(self) -> str | None:
         """A new access token after a 401, or None when there is nothing to refresh."""
         with translating(Phase.AUTH):

@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import replace
 
+from core.credentials import CredentialProvider
 from core.errors import InputError
 from core.models import (
     SMTP_STARTTLS_PORT,
@@ -25,6 +26,7 @@ from core.presets import get_preset
 from storage.errors import AccountNotFoundError, StorageError
 from storage.settings import SavedAccount, SettingsStore
 from storage.vault import SecretKind, Vault
+from ui.cli.signed_in import oauth_credentials, oauth_fields
 
 __all__ = [
     "EXIT_ABORTED",
@@ -171,6 +173,7 @@ def account_from_args(args: argparse.Namespace, base: Account | None = None) -> 
         timeouts=timeouts,
         preset=preset.key if preset else (base.preset if base else None),
         local_hostname=base.local_hostname if base else None,
+        **oauth_fields(base),
     )
 
 
@@ -235,7 +238,7 @@ def _vault_secret(vault: Vault, saved: SavedAccount, kind: SecretKind) -> Secret
         raise CommandError(f"account {saved.name!r}: {exc}") from None
 
 
-def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
+def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials | CredentialProvider]:
     """The account and its secrets: from the options, or a saved `--account` they override.
 
     With `--account NAME` the SMTP password comes from BULKMAILER_SMTP_PASSWORD, else the
@@ -255,6 +258,8 @@ def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
         raise CommandError(str(exc)) from None
     account = account_from_args(args, base=saved.account)
     vault = open_vault()
+    if account.oauth is not None:  # signed in with Google / Microsoft: tokens from the vault
+        return account, oauth_credentials(vault, saved.name, account, args)
     password = None
     if account.auth is not AuthMethod.NONE and account.username:
         same_login = (account.host, account.username) == (

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.credentials import CredentialProvider
 from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
@@ -45,6 +46,7 @@ from ui.cli.common import (
     resolve_account,
 )
 from ui.cli.console import ConsoleProgress
+from ui.cli.signed_in import snapshot_provider
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 
@@ -293,7 +295,7 @@ def _dry_run(prepared: Prepared) -> int:
 def _run(
     store: JournalStore,
     campaign_id: str,
-    credentials: Credentials | None,
+    credentials: Credentials | CredentialProvider | None,
     *,
     verbose: bool = False,
     accept_changes: bool = False,
@@ -355,10 +357,12 @@ def _summary(campaign_id: str, finished: CampaignFinished) -> int:
     return exit_code(finished)
 
 
-def _snapshot_credentials(account: Account) -> Credentials:
+def _snapshot_credentials(account: Account) -> Credentials | CredentialProvider:
     """Secrets for a stored campaign's account: env, a saved account's vault entry, a prompt."""
     if not _needs_login(account):
         return Credentials()
+    if account.oauth is not None:
+        return snapshot_provider(open_settings(), open_vault, account)
     if os.environ.get(PASSWORD_ENV):
         return Credentials(password=read_password())
     for saved in open_settings().list_accounts():
