@@ -23,6 +23,7 @@ __all__ = [
     "load_client_secrets",
     "microsoft_authority",
     "microsoft_settings",
+    "parse_client_secrets",
 ]
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
@@ -63,10 +64,19 @@ def load_client_secrets(path: str | Path) -> ClientSecrets:
     """Read Google's `client_secret.json` (the `installed` object of a Desktop app client)."""
     source = str(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("file not found", source=source) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a client_secret.json file: {exc}", source=source) from None
+    return parse_client_secrets(text, source=source)
+
+
+def parse_client_secrets(text: str, *, source: str = "client_secret.json") -> ClientSecrets:
+    """`client_secret.json`'s content (e.g. uploaded in the GUI, never written to disk)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise InputError(f"not a client_secret.json file: {exc}", source=source) from None
     if not isinstance(data, dict):
         raise InputError("not a client_secret.json file", source=source)

@@ -162,7 +162,7 @@ def test_microsoft_device_code_login_then_verify(
     out = capsys.readouterr()
     assert "enter the code" in out.err
     saved = SettingsStore().get_account("outlook")
-    assert saved.preset == "outlook" or saved.host  # Outlook.com preset for a consumer tenant
+    assert saved.preset == "outlook"  # the Outlook.com preset for the consumers tenant
     assert main(["verify", "--account", "outlook", *_smtp_args(world, certs)]) == 0
     assert "AUTH XOAUTH2" in capsys.readouterr().out
 

@@ -6,13 +6,11 @@ import argparse
 import asyncio
 import sys
 import webbrowser
-from dataclasses import replace
 
 from core.errors import InputError, MailerError
 from core.models import (
     GMAIL_API_ROOT,
     Account,
-    AuthMethod,
     OAuthProvider,
     OAuthSettings,
     Secret,
@@ -28,18 +26,15 @@ from core.oauth import (
     sign_in_browser,
     sign_in_device,
 )
+from core.oauth.account import account_for_sign_in
 from core.oauth.endpoints import check_endpoint
-from core.presets import get_preset
 from storage.accounts import AccountBook
 from storage.errors import AccountNotFoundError, StorageError
 from storage.oauth_tokens import SignIns
 from storage.settings import validate_account_name
 from ui.cli.common import EXIT_ABORTED, EXIT_OK, CommandError, open_settings, open_vault
 
-__all__ = ["account_for_sign_in", "register_actions"]
-
-_CONSUMER_GOOGLE = ("gmail.com", "googlemail.com")
-_CONSUMER_MICROSOFT = ("outlook.com", "hotmail.com", "live.com", "msn.com")
+__all__ = ["register_actions"]
 
 
 def register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,47 +115,6 @@ def _settings_from_args(args: argparse.Namespace) -> tuple[OAuthSettings, Secret
         raise CommandError(str(exc)) from None
 
 
-def _preset_key(provider: OAuthProvider, email: str, tenant: str) -> str:
-    domain = email.rpartition("@")[2].lower()
-    if provider is OAuthProvider.GOOGLE:
-        return "gmail" if domain in _CONSUMER_GOOGLE else "google-workspace"
-    if tenant == "consumers" or domain in _CONSUMER_MICROSOFT:
-        return "outlook"
-    return "microsoft-365"
-
-
-def account_for_sign_in(
-    settings: OAuthSettings,
-    email: str,
-    *,
-    base: Account | None = None,
-    transport: TransportKind = TransportKind.SMTP,
-    api_url: str = GMAIL_API_ROOT,
-    tenant: str = "common",
-    sender: str | None = None,
-) -> Account:
-    """The account a sign-in makes: the provider's SMTP preset (or `base`), logged in with
-    XOAUTH2 as `email`, sending through SMTP or the Gmail API."""
-    if base is None:
-        preset = get_preset(_preset_key(settings.provider, email, tenant))
-        base = Account(
-            host=preset.host,
-            port=preset.port,
-            sender=sender or email,
-            security=preset.security,
-            preset=preset.key,
-        )
-    return replace(
-        base,
-        sender=sender or base.sender or email,
-        username=email,
-        auth=AuthMethod.XOAUTH2,
-        transport=transport,
-        oauth=settings,
-        api_url=api_url,
-    )
-
-
 def _print_url(url: str) -> None:
     print(f"Open this address to sign in (this computer only):\n  {url}", file=sys.stderr)
 
@@ -224,7 +178,6 @@ def _login(args: argparse.Namespace) -> int:
         base=base,
         transport=transport,
         api_url=api_url,
-        tenant=args.tenant,
         sender=args.sender,
     )
     try:
