@@ -6,6 +6,7 @@ import asyncio
 
 from nicegui import ui
 
+from core.credentials import CredentialProvider
 from core.diagnose import diagnose
 from core.errors import InputError, Phase
 from core.models import Account, Credentials
@@ -23,6 +24,7 @@ from ui.credentials import (
     unlock_vault,
 )
 from ui.layout import screen_title
+from ui.signin import SignInCard, describe_sign_in, sign_out_button
 from ui.state import SANDBOX_KEY, get_state
 from ui.widgets import show_diagnosis, slug
 
@@ -77,6 +79,7 @@ def page() -> None:
                 ui.label("Connection test").classes("text-h6")
                 report = ui.column().classes("w-full gap-1").mark("diagnosis")
             report_card.set_visibility(False)
+            SignInCard(on_signed_in=lambda _name: refresh_list())
 
     def refresh_list() -> None:
         account_list.clear()
@@ -95,6 +98,7 @@ def page() -> None:
                 line = _describe(item.account)
                 if item.remember_password and state.accounts.has_password(item.name):
                     line += " · password saved"
+                line += describe_sign_in(item)
                 _row(item.name, item.name, line, chosen, saved=item)
 
     def _row(
@@ -127,6 +131,7 @@ def page() -> None:
                     ui.button("Delete", on_click=lambda: delete(saved)).props(
                         "flat dense color=negative"
                     ).mark(f"account-delete-{mark}")
+                    sign_out_button(saved, mark, refresh_list)
 
     def choose(key: str) -> None:
         use_account(key)
@@ -205,7 +210,9 @@ def page() -> None:
             note = " No password is stored yet: you will be asked for it when you send."
         ui.notify(f"Saved {saved.name}.{note}", type="positive")
 
-    async def run_check(account: Account, credentials: Credentials, name: str | None) -> None:
+    async def run_check(
+        account: Account, credentials: Credentials | CredentialProvider, name: str | None
+    ) -> None:
         report_card.set_visibility(True)
         report.clear()
         with report:
@@ -231,7 +238,7 @@ def page() -> None:
         missing_password = needs_password(account) and not password
         missing_proxy = needs_proxy_password(account) and not proxy_password
         if missing_password or missing_proxy:
-            asked: Credentials | None
+            asked: Credentials | CredentialProvider | None
             if form.editing is not None and _same_login(form.editing, account):
                 asked = await ask_credentials(form.editing)
             else:
@@ -242,6 +249,9 @@ def page() -> None:
                     ask_proxy=missing_proxy,
                 )
             if asked is None:
+                return
+            if not isinstance(asked, Credentials):  # a signed-in account: its tokens
+                await run_check(account, asked, None)
                 return
             credentials = Credentials(
                 password=password or asked.password,

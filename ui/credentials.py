@@ -16,6 +16,7 @@ from typing import Literal
 
 from nicegui import ui
 
+from core.credentials import CredentialProvider
 from core.errors import InputError
 from core.models import Account, AuthMethod, Credentials, Secret
 from storage.errors import AccountNotFoundError, StorageError, VaultError, WrongPassphraseError
@@ -87,7 +88,7 @@ def _complete(credentials: Credentials, account: Account) -> bool:
     )
 
 
-async def ask_credentials(account_name: str) -> Credentials | None:
+async def ask_credentials(account_name: str) -> Credentials | CredentialProvider | None:
     """The secrets to connect with `account_name`; None when the person cancels.
 
     Sandbox: empty credentials at once. Otherwise, in order: what was typed earlier in this
@@ -109,6 +110,10 @@ async def ask_credentials(account_name: str) -> Credentials | None:
         ui.notify(f"The saved accounts cannot be read: {exc}", type="negative")
         return None
     account = saved.account
+    if account.oauth is not None:  # signed in with Google / Microsoft: tokens, not a password
+        from ui.signin import signed_in_provider
+
+        return await signed_in_provider(saved)
     if not needs_password(account) and not needs_proxy_password(account):
         return Credentials()
     cached = state.session_credentials.get(saved.name)

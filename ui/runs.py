@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.classify import classify
+from core.credentials import CredentialProvider
 from core.errors import InputError, MailerError, SMTPError
 from core.events import CampaignStatus
 from core.message import MessageBuilder
@@ -104,7 +105,7 @@ def transport_for(account: Account) -> TransportLike | None:
 def launch(
     state: AppState,
     campaign_id: str,
-    credentials: Credentials | None,
+    credentials: Credentials | CredentialProvider | None,
     *,
     accept_changes: bool = False,
 ) -> ActiveCampaign:
@@ -157,7 +158,9 @@ def matching_saved_account(state: AppState, account: Account) -> SavedAccount | 
     return None
 
 
-async def credentials_for_record(state: AppState, record: CampaignRecord) -> Credentials | None:
+async def credentials_for_record(
+    state: AppState, record: CampaignRecord
+) -> Credentials | CredentialProvider | None:
     """The secrets to resume a stored campaign with; None when the person cancelled.
 
     Sandbox and login-less accounts need none. Otherwise the saved account with the same
@@ -194,7 +197,7 @@ def describe_failure(exc: BaseException, *, host: str = "") -> str:
 
 async def send_test(
     account: Account,
-    credentials: Credentials,
+    credentials: Credentials | CredentialProvider,
     template: Template,
     recipient: Recipient,
     to_address: str,
