@@ -87,6 +87,7 @@ class SignInCard:
                 "(see the README for the few steps to create one)."
             ).classes("text-caption text-grey-8")
             self.name = ui.input("Account name").classes("w-full").mark("signin-name")
+            self.name.props("data-testid=signin-name")
             with ui.tabs().classes("w-full") as tabs:
                 google_tab = ui.tab("Google").mark("signin-tab-google")
                 microsoft_tab = ui.tab("Microsoft").mark("signin-tab-microsoft")
@@ -97,6 +98,7 @@ class SignInCard:
                     self._microsoft_panel()
             self.link_box = ui.column().classes("w-full gap-1")
             self.result = ui.label("").classes("break-words").mark("signin-result")
+            self.result.props("data-testid=signin-result")
 
     # -- building ---------------------------------------------------------------------------
 
@@ -125,7 +127,9 @@ class SignInCard:
         self.api_url.bind_visibility_from(
             self.transport, "value", value=TransportKind.GMAIL_API.value
         )
-        ui.button("Sign in with Google", icon="login", on_click=self.google).mark("signin-google")
+        ui.button("Sign in with Google", icon="login", on_click=self.google).mark(
+            "signin-google"
+        ).props("data-testid=signin-google")
 
     def _microsoft_panel(self) -> None:
         self.client_id = (
@@ -193,7 +197,9 @@ class SignInCard:
         self.link_box.clear()
         with self.link_box:
             ui.label("If no browser tab opened, open this address on this computer:")
-            ui.link("Open the sign-in page", url, new_tab=True).mark("signin-url")
+            ui.link("Open the sign-in page", url, new_tab=True).mark("signin-url").props(
+                "data-testid=signin-url"
+            )
             ui.label(url).classes("text-caption break-all").mark("signin-url-text")
 
     async def _sign_in(
