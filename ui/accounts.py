@@ -24,7 +24,7 @@ from ui.credentials import (
     unlock_vault,
 )
 from ui.layout import screen_title
-from ui.signin import SignInCard, describe_sign_in, sign_out_button
+from ui.signin import SignInCard, describe_sign_in, keep_sign_in, sign_out_button
 from ui.state import SANDBOX_KEY, get_state
 from ui.widgets import show_diagnosis, slug
 
@@ -183,7 +183,7 @@ def page() -> None:
         if remember and (password or proxy_password) and not await unlock_vault():
             ui.notify("Not saved: remembering a password needs the master passphrase.")
             return
-        account = result.account
+        account = keep_sign_in(form.editing, result.account)
         try:
             saved = await asyncio.to_thread(
                 state.accounts.save,

@@ -10,11 +10,20 @@ from __future__ import annotations
 import asyncio
 import webbrowser
 from collections.abc import Callable
+from dataclasses import replace
 
 from nicegui import events, ui
 
 from core.errors import InputError, MailerError, SignInRequiredError
-from core.models import GMAIL_API_ROOT, OAuthProvider, OAuthSettings, Secret, TransportKind
+from core.models import (
+    GMAIL_API_ROOT,
+    Account,
+    AuthMethod,
+    OAuthProvider,
+    OAuthSettings,
+    Secret,
+    TransportKind,
+)
 from core.oauth import (
     ClientSecrets,
     OAuthCredentials,
@@ -34,6 +43,7 @@ from ui.state import get_state
 __all__ = [
     "SignInCard",
     "describe_sign_in",
+    "keep_sign_in",
     "sign_out",
     "sign_out_button",
     "signed_in_provider",
@@ -278,3 +288,23 @@ def sign_out_button(saved: SavedAccount, mark: str, after: Callable[[], None]) -
         after()
 
     ui.button("Sign out", on_click=click).props("flat dense").mark(f"account-signout-{mark}")
+
+
+def keep_sign_in(name: str | None, account: Account) -> Account:
+    """An edited account keeps its sign-in (the form has no OAuth fields) while the login
+    name stays the same; a changed login name drops it (sign in again as that one)."""
+    if name is None:
+        return account
+    try:
+        saved = get_state().accounts.get(name).account
+    except StorageError:
+        return account
+    if saved.oauth is None or (saved.username or "") != (account.username or ""):
+        return account
+    return replace(
+        account,
+        auth=AuthMethod.XOAUTH2,
+        transport=saved.transport,
+        oauth=saved.oauth,
+        api_url=saved.api_url,
+    )

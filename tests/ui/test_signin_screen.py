@@ -114,3 +114,22 @@ async def test_a_refused_sign_in_is_reported_and_nothing_saved(
     await until(lambda: "Sign-in failed" in _result(user), timeout=15)
     assert "access_denied" in _result(user)
     assert get_state().accounts.accounts() == []
+
+
+async def test_editing_a_signed_in_account_keeps_its_sign_in(
+    user: User, oauth: OAuthServer, browser: Browser
+) -> None:
+    await user.open("/accounts")
+    user.find(marker="signin-name").type("Outlook")
+    user.find(marker="signin-tab-microsoft").click()
+    user.find(marker="signin-client-id").type(MICROSOFT_CLIENT)
+    element(user, "signin-authority").value = oauth.authority("consumers")
+    user.find(marker="signin-microsoft").click()
+    await until(lambda: "Signed in with Microsoft" in _result(user), timeout=15)
+    user.find(marker="account-edit-outlook").click()
+    user.find(marker="account-save").click()
+    await user.should_see("Saved Outlook")
+    state = get_state()
+    saved = state.accounts.get("Outlook")
+    assert saved.account.oauth is not None and saved.remember_password
+    assert state.vault.has_secret(SecretKind.OAUTH_REFRESH_TOKEN, "Outlook")
