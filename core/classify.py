@@ -24,7 +24,17 @@ from core.errors import (
     TLSError,
 )
 
-__all__ = ["Action", "Classification", "FailureKind", "classify", "is_rate_limit", "login_hint"]
+__all__ = [
+    "SIGN_IN_EXPIRED",
+    "Action",
+    "Classification",
+    "FailureKind",
+    "classify",
+    "is_rate_limit",
+    "login_hint",
+]
+
+SIGN_IN_EXPIRED = "the sign-in has expired or was revoked"  # a campaign's stop reason starts so
 
 
 class FailureKind(StrEnum):
@@ -203,7 +213,7 @@ _RULES: tuple[_Rule, ...] = (
     (
         lambda e: isinstance(e, SignInRequiredError),
         FailureKind.CONFIG,
-        "the sign-in has expired or was revoked",
+        SIGN_IN_EXPIRED,
     ),
     (
         lambda e: isinstance(e, DowngradeError),

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from nicegui import events, ui
 
+from core.classify import SIGN_IN_EXPIRED
 from core.errors import InputError, MailerError, SignInRequiredError
 from core.models import (
     GMAIL_API_ROOT,
@@ -44,9 +45,11 @@ __all__ = [
     "SignInCard",
     "describe_sign_in",
     "keep_sign_in",
+    "sign_in_again_button",
     "sign_out",
     "sign_out_button",
     "signed_in_provider",
+    "stopped_for_sign_in",
 ]
 
 _MAX_SECRETS_BYTES = 64 * 1024
@@ -308,3 +311,16 @@ def keep_sign_in(name: str | None, account: Account) -> Account:
         oauth=saved.oauth,
         api_url=saved.api_url,
     )
+
+
+def sign_in_again_button() -> ui.button:
+    """A "Sign in again" button for where a campaign stopped; hidden until `show_if` says so."""
+    button = ui.button("Sign in again", icon="login", on_click=lambda: ui.navigate.to("/accounts"))
+    button.props("outline").mark("send-sign-in")
+    button.set_visibility(False)
+    return button
+
+
+def stopped_for_sign_in(reason: str) -> bool:
+    """Whether a campaign stopped because its sign-in expired or was revoked."""
+    return reason.startswith(SIGN_IN_EXPIRED)

@@ -133,3 +133,31 @@ async def test_editing_a_signed_in_account_keeps_its_sign_in(
     saved = state.accounts.get("Outlook")
     assert saved.account.oauth is not None and saved.remember_password
     assert state.vault.has_secret(SecretKind.OAUTH_REFRESH_TOKEN, "Outlook")
+
+
+async def test_a_revoked_sign_in_stops_the_campaign_and_offers_sign_in_again(
+    user: User, oauth: OAuthServer, api: GmailAPIServer, browser: Browser, tmp_path: Path
+) -> None:
+    from tests.ui.campaign_kit import fill_draft, wait_until_idle
+
+    await user.open("/accounts")
+    user.find(marker="signin-name").type("Gmail")
+    secrets = oauth.client_secrets_file(tmp_path / "client_secret.json").read_bytes()
+    await upload(user, "signin-google-secrets", "client_secret.json", secrets, "application/json")
+    set_value(user, "signin-transport", TransportKind.GMAIL_API.value)
+    element(user, "signin-api-url").value = api.url
+    user.find(marker="signin-google").click()
+    await until(lambda: "Signed in with Google" in _result(user), timeout=15)
+
+    state = get_state()
+    fill_draft(state, account_name="Gmail")
+    api.faults = ["", "revoke"]
+    await user.open("/send")
+    await user.should_see(marker="send-preflight-ok", retries=50)
+    user.find(marker="send-start").click()
+    await until(lambda: state.active is not None, timeout=10)
+    await wait_until_idle(state)
+    await user.should_see("sign-in has expired", marker="send-reason", retries=50)
+    await user.should_see("Accepted 1", marker="send-counts")
+    assert element(user, "send-sign-in").visible
+    assert len(api.sent) == 1
