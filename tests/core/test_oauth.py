@@ -281,3 +281,21 @@ def test_endpoints_must_be_https_except_on_this_machine() -> None:
         "https://login.microsoftonline.com/organizations/oauth2/v2.0/authorize"
     )
     assert microsoft_settings("id").provider is OAuthProvider.MICROSOFT
+
+
+async def test_the_loopback_listener_ignores_other_paths_and_answers_once() -> None:
+    from core.oauth.loopback import LoopbackRedirect
+
+    async with LoopbackRedirect("the-state") as listener:
+        assert listener.redirect_uri.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient() as client:
+            favicon = await client.get(f"{listener.redirect_uri}favicon.ico")
+            done = await client.get(
+                listener.redirect_uri, params={"code": "c", "state": "the-state"}
+            )
+            again = await client.get(
+                listener.redirect_uri, params={"code": "x", "state": "the-state"}
+            )
+        answer = await listener.wait(5)
+    assert favicon.status_code == 404 and done.status_code == 200 and again.status_code == 404
+    assert _query(answer) == {"code": "c", "state": "the-state"}
