@@ -201,7 +201,10 @@ def test_revoked_sign_in_stops_send_with_exit_3_and_resume_after_login(
     assert "sign in again" in out.lower() and "7 days" in out
     assert len(world.api.sent) == 1
     campaign_id = out.split("Campaign ")[1].split()[0]
-    assert _login_google(world, tmp_path) == 0
+    assert _login_google(world, tmp_path) == 0  # options not given keep the saved ones
+    saved = SettingsStore().get_account("gmail")
+    assert saved.transport is TransportKind.GMAIL_API and saved.api_url == world.api.url
+    assert saved.oauth is not None and "https://mail.google.com/" not in saved.oauth.scopes
     assert main(["resume", campaign_id]) == 0
     assert sorted(r for sent in world.api.sent for r in sent.recipients()) == PEOPLE
 

@@ -54,8 +54,9 @@ def register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser
     client.add_argument("--client-id", metavar="ID", help="Microsoft application (client) ID")
     login.add_argument(
         "--tenant",
-        default="common",
-        help="Microsoft tenant: common, consumers (Outlook.com), organizations, or your own",
+        default=None,
+        help="Microsoft tenant: common (the default), consumers (Outlook.com), organizations, "
+        "or your own",
     )
     login.add_argument(
         "--transport",
@@ -89,9 +90,14 @@ def register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser
     logout.set_defaults(func=_logout)
 
 
-def _settings_from_args(args: argparse.Namespace) -> tuple[OAuthSettings, Secret | None]:
+def _settings_from_args(
+    args: argparse.Namespace, transport: TransportKind, base: Account | None
+) -> tuple[OAuthSettings, Secret | None]:
+    """The sign-in settings; options not given keep the saved account's (as `account save`)."""
     provider = OAuthProvider(args.provider)
-    transport = TransportKind(args.transport or TransportKind.SMTP.value)
+    saved = base.oauth if base is not None and base.oauth is not None else None
+    if saved is not None and saved.provider is not provider:
+        saved = None
     try:
         if provider is OAuthProvider.GOOGLE:
             if not args.client_secrets:
@@ -108,8 +114,9 @@ def _settings_from_args(args: argparse.Namespace) -> tuple[OAuthSettings, Secret
                 "--client-id ID is required for Microsoft: the application (client) ID of your "
                 "Entra app registration (see the README)"
             )
+        authority = args.authority or (saved.authority if saved and not args.tenant else None)
         return microsoft_settings(
-            args.client_id, tenant=args.tenant, authority=args.authority
+            args.client_id, tenant=args.tenant or "common", authority=authority
         ), None
     except InputError as exc:
         raise CommandError(str(exc)) from None
@@ -148,10 +155,8 @@ async def _sign_in(
 def _login(args: argparse.Namespace) -> int:
     try:
         name = validate_account_name(args.name)
-        api_url = check_endpoint(args.gmail_api_url or GMAIL_API_ROOT, what="gmail-api-url")
     except InputError as exc:
         raise CommandError(str(exc)) from None
-    settings, secret = _settings_from_args(args)
     store = open_settings()
     try:
         base: Account | None = store.get_account(name)
@@ -159,6 +164,17 @@ def _login(args: argparse.Namespace) -> int:
         base = None
     except StorageError as exc:
         raise CommandError(str(exc)) from None
+    transport = TransportKind(args.transport) if args.transport else None
+    if transport is None:
+        transport = base.transport if base is not None else TransportKind.SMTP
+    try:
+        api_url = check_endpoint(
+            args.gmail_api_url or (base.api_url if base is not None else GMAIL_API_ROOT),
+            what="gmail-api-url",
+        )
+    except InputError as exc:
+        raise CommandError(str(exc)) from None
+    settings, secret = _settings_from_args(args, transport, base)
     vault = open_vault()
     try:
         vault.unlock()  # ask for the passphrase now, not after the browser round trip
@@ -169,9 +185,6 @@ def _login(args: argparse.Namespace) -> int:
     if not email:
         raise CommandError("the provider did not say which address signed in: pass --from ADDR")
     assert tokens.refresh_token is not None
-    transport = TransportKind(args.transport) if args.transport else None
-    if transport is None:
-        transport = base.transport if base is not None else TransportKind.SMTP
     account = account_for_sign_in(
         settings,
         email,
