@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,6 +41,7 @@ __all__ = [
     "account_values",
     "ca_paths_from_text",
     "check_account",
+    "with_sign_in",
 ]
 
 CUSTOM_PRESET = "custom"
@@ -245,3 +246,20 @@ def check_account(values: Mapping[str, object]) -> AccountCheck:
         local_hostname=_text(values, "local_hostname") or None,
     )
     return AccountCheck(account, {}, proxy_password)
+
+
+def with_sign_in(account: Account, base: Account | None) -> Account:
+    """An account rebuilt from field values keeps the sign-in of the saved one it came from
+    (no form or flag holds OAuth settings) while the login name stays the same; a changed
+    login name drops it (sign in again as that one)."""
+    if base is None or base.oauth is None:
+        return account
+    if (base.username or "").lower() != (account.username or "").lower():
+        return account
+    return replace(
+        account,
+        auth=AuthMethod.XOAUTH2,
+        transport=base.transport,
+        oauth=base.oauth,
+        api_url=base.api_url,
+    )

@@ -13,15 +13,28 @@ from core.errors import (
     DisconnectedError,
     DNSError,
     DowngradeError,
+    HTTPReplyError,
     NotSupportedError,
     Phase,
     ProxyError,
+    RecipientsMismatchError,
+    SignInRequiredError,
     SMTPError,
     TimedOutError,
     TLSError,
 )
 
-__all__ = ["Action", "Classification", "FailureKind", "classify", "is_rate_limit", "login_hint"]
+__all__ = [
+    "SIGN_IN_EXPIRED",
+    "Action",
+    "Classification",
+    "FailureKind",
+    "classify",
+    "is_rate_limit",
+    "login_hint",
+]
+
+SIGN_IN_EXPIRED = "the sign-in has expired or was revoked"  # a campaign's stop reason starts so
 
 
 class FailureKind(StrEnum):
@@ -67,6 +80,7 @@ class Classification:
     kind: FailureKind
     reason: str
     hint: str = ""
+    until_daily_window: bool = False  # a daily quota: pause until the 24-hour window allows
 
     @property
     def action(self) -> Action:
@@ -84,6 +98,13 @@ _RATE_ENHANCED = {"5.4.5", "4.7.28", "5.7.28", "4.2.1"}
 _CONTENT_ENHANCED_PREFIX = "5.6."  # media / content errors
 _TRANSIENT_RCPT_CODES = {450, 451, 452, 552}  # 552 per RFC 5321 4.5.3.1.10
 _LOGIN_CODES = {530, 534, 535, 538}
+_API_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
+_API_DAILY_REASON = "dailyLimitExceeded"
+_API_MAYBE_SENT = {500, 502, 504}  # after the whole body: Google may have sent it
+_HTTP_TOO_MANY = 429
+_HTTP_UNAUTHORIZED = 401
+_HTTP_FORBIDDEN = 403
+_HTTP_UNAVAILABLE = 503
 
 
 def is_rate_limit(code: int | None, enhanced: str | None, text: str) -> bool:
@@ -129,6 +150,18 @@ def _code(error: SMTPError) -> int:
     return error.code or 0
 
 
+def _api(error: SMTPError, *statuses: int) -> bool:
+    return isinstance(error, HTTPReplyError) and (not statuses or _code(error) in statuses)
+
+
+def _api_reason(error: SMTPError) -> str:
+    return error.reason if isinstance(error, HTTPReplyError) else ""
+
+
+def _api_maybe_sent(error: SMTPError) -> bool:
+    return isinstance(error, HTTPReplyError) and error.body_sent and _code(error) in _API_MAYBE_SENT
+
+
 def _broke(error: SMTPError) -> bool:
     return isinstance(error, DisconnectedError | TimedOutError)
 
@@ -141,7 +174,47 @@ _RULES: tuple[_Rule, ...] = (
         FailureKind.AMBIGUOUS,
         "the connection broke after the message was sent, before the server replied",
     ),
+    # The Gmail API's replies (HTTP statuses and Google's reasons), before the SMTP rows.
+    (
+        lambda e: _api(e) and _api_reason(e) == _API_DAILY_REASON,
+        FailureKind.RATE_LIMITED,
+        "the account's daily sending limit (Gmail API)",
+    ),
+    (
+        lambda e: (
+            _api(e, _HTTP_TOO_MANY)
+            or (_api(e, _HTTP_FORBIDDEN) and _api_reason(e) in _API_RATE_REASONS)
+        ),
+        FailureKind.RATE_LIMITED,
+        "the Gmail API's rate limit",
+    ),
+    (
+        _api_maybe_sent,
+        FailureKind.AMBIGUOUS,
+        "the Gmail API failed after the whole message was sent: it may have gone out",
+    ),
+    (
+        lambda e: _api(e) and (_code(e) == _HTTP_UNAVAILABLE or _code(e) >= 500),
+        FailureKind.TRANSIENT_SESSION,
+        "the Gmail API is unavailable for now",
+    ),
+    (
+        lambda e: _api(e, _HTTP_UNAUTHORIZED, _HTTP_FORBIDDEN),
+        FailureKind.CONFIG,
+        "the Gmail API refused this account's token or permissions",
+    ),
+    (lambda e: _api(e), FailureKind.PERMANENT_RECIPIENT, "the Gmail API refused the message"),
+    (
+        lambda e: isinstance(e, RecipientsMismatchError),
+        FailureKind.PERMANENT_RECIPIENT,
+        "the message's To/Cc headers name someone outside this row's recipients",
+    ),
     (lambda e: isinstance(e, TLSError), FailureKind.CONFIG, "TLS handshake or certificate failed"),
+    (
+        lambda e: isinstance(e, SignInRequiredError),
+        FailureKind.CONFIG,
+        SIGN_IN_EXPIRED,
+    ),
     (
         lambda e: isinstance(e, DowngradeError),
         FailureKind.CONFIG,
@@ -248,11 +321,17 @@ def classify(error: SMTPError, *, host: str = "") -> Classification:
     for matches, kind, reason in _RULES:
         if matches(error):
             hint = _hint(error, kind, host)
-            return Classification(kind=kind, reason=reason, hint=hint)
+            daily = _api_reason(error) == _API_DAILY_REASON
+            return Classification(kind=kind, reason=reason, hint=hint, until_daily_window=daily)
     return Classification(FailureKind.TRANSIENT_SESSION, "unexpected failure")
 
 
 def _hint(error: SMTPError, kind: FailureKind, host: str) -> str:
+    if isinstance(error, SignInRequiredError):
+        return (
+            "Sign in again (Accounts > Sign in, or python main.py account login NAME), then "
+            "resume the campaign: nothing was sent since the sign-in stopped working."
+        )
     if kind is FailureKind.CONFIG and error.phase is Phase.AUTH:
         return login_hint(error, host)
     if isinstance(error, TLSError):
@@ -264,6 +343,8 @@ def _hint(error: SMTPError, kind: FailureKind, host: str) -> str:
         )
     if kind is FailureKind.CONFIG and error.phase is Phase.MAIL:
         return "Use the account's own address (or an alias the provider has verified) as sender."
+    if kind is FailureKind.RATE_LIMITED and _api_reason(error) == _API_DAILY_REASON:
+        return "The daily limit was reached: the campaign waits for the 24-hour window."
     if kind is FailureKind.RATE_LIMITED:
         return "The provider's limit was reached: the campaign pauses and resumes later."
     if kind is FailureKind.AMBIGUOUS:

@@ -7,6 +7,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from core.classify import classify
+from core.credentials import CredentialProvider
 from core.diagnose_hints import (
     BAD_PROXY_SETTING_HINT,
     connect_hint,
@@ -16,8 +18,8 @@ from core.diagnose_hints import (
 )
 from core.diagnose_probes import probe_tcp
 from core.errors import ConnectError, DNSError, Phase, ProxyError, SMTPError, TimedOutError
-from core.models import Account, Credentials, Secret
-from core.transport import SessionInfo, SMTPTransport
+from core.models import Account, Credentials, Secret, TransportKind
+from core.transport import GmailAPITransport, SessionInfo, SMTPTransport
 from core.transport.proxies import ProxyChoice, choose_proxy
 
 __all__ = ["Diagnosis", "Step", "diagnose", "verify"]
@@ -103,7 +105,7 @@ def _secrets(credentials: Credentials | None, proxy: ProxyChoice | None) -> tupl
 
 async def diagnose(
     account: Account,
-    credentials: Credentials | None = None,
+    credentials: Credentials | CredentialProvider | None = None,
     *,
     check_network: bool = True,
     check_sender: bool = True,
@@ -116,13 +118,16 @@ async def diagnose(
     RSET.
     """
     report = Diagnosis(account)
+    if account.transport is TransportKind.GMAIL_API:
+        return await diagnose_gmail_api(report, credentials)
+    known = credentials if not isinstance(credentials, CredentialProvider) else None
     try:
-        report.proxy = choose_proxy(account, credentials)
+        report.proxy = choose_proxy(account, known)
     except ValueError as exc:
         error = ProxyError(str(exc), reason="setting")
         report.fail("proxy setting", 0.0, error, BAD_PROXY_SETTING_HINT)
         return report
-    report.secrets = _secrets(credentials, report.proxy)
+    report.secrets = _secrets(known, report.proxy)
     if report.proxy is not None:
         if not await _proxy_step(report, report.proxy):
             return report
@@ -155,14 +160,16 @@ async def diagnose(
             report.session = transport.session  # what was learned before the failure
         elapsed = time.perf_counter() - started - sum(s.seconds for s in report.steps)
         await transport.close(polite=False)
-        hint, detail = await failure_hint(exc, account, credentials, proxy=report.proxy)
+        hint, detail = await failure_hint(exc, account, known, proxy=report.proxy)
         report.fail(failed_step_name(exc, account), elapsed, exc, hint, detail)
     finally:
         await transport.close()
     return report
 
 
-async def verify(account: Account, credentials: Credentials | None = None) -> Diagnosis:
+async def verify(
+    account: Account, credentials: Credentials | CredentialProvider | None = None
+) -> Diagnosis:
     """Connect, secure, log in, MAIL FROM + RSET, QUIT. Which steps passed, with timings."""
     return await diagnose(account, credentials, check_network=False)
 
@@ -223,6 +230,39 @@ async def _network_steps(report: Diagnosis) -> bool:
     assert last is not None
     report.fail("TCP connect", time.perf_counter() - began, last, connect_hint(last, account))
     return False
+
+
+async def diagnose_gmail_api(
+    report: Diagnosis, credentials: Credentials | CredentialProvider | None
+) -> Diagnosis:
+    """For a Gmail API account: an access token (a refresh), then the API reachable over TLS.
+
+    Nothing is sent: the gmail.send scope allows no read-only call, so the second step checks
+    that the API answers at all (any HTTP reply) with a verified certificate.
+    """
+    account = report.account
+    transport = GmailAPITransport(account, credentials)
+    started = time.perf_counter()
+    try:
+        await transport.connect()
+        report.steps.append(
+            Step("access token", True, time.perf_counter() - started, "signed in, token fresh")
+        )
+        started = time.perf_counter()
+        status = await transport.probe()
+        report.steps.append(
+            Step("Gmail API", True, time.perf_counter() - started, f"HTTP {status} from the API")
+        )
+    except SMTPError as exc:
+        report.error = exc
+        verdict = classify(exc, host=account.host)
+        name = "access token" if exc.phase is Phase.AUTH else "Gmail API"
+        report.steps.append(
+            Step(name, False, time.perf_counter() - started, str(exc), verdict.hint)
+        )
+    finally:
+        await transport.close()
+    return report
 
 
 def _describe_session(report: Diagnosis, session: SessionInfo) -> None:

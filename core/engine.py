@@ -441,7 +441,7 @@ class CampaignRunner:
         if verdict.action is Action.ABORT:
             return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
         if verdict.action is Action.PAUSE:
-            await self._rate_pause(text, verdict.hint)
+            await self._rate_pause(text, verdict.hint, daily=verdict.until_daily_window)
             return None
         self._session_failures += 1
         policy = self.settings.retry
@@ -462,9 +462,12 @@ class CampaignRunner:
         await self._sleep(wait)
         return None
 
-    async def _rate_pause(self, text: str, hint: str) -> None:
+    async def _rate_pause(self, text: str, hint: str, *, daily: bool = False) -> None:
         now = self.clock.now()
         until = now + self.settings.rate_limit_pause
+        if daily:  # a daily quota: wait until the oldest send of the last 24 h leaves the window
+            _, oldest = self.journal.sends_in_window(now - DAY)
+            until = max(until, (oldest if oldest is not None else now) + DAY)
         self.journal.flush()
         self._set_status(CampaignStatus.PAUSED, f"rate limited: {text}")
         self._emit(Paused(now, f"the provider's rate limit: {text}", until, hint))

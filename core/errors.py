@@ -15,6 +15,7 @@ __all__ = [
     "DNSError",
     "DisconnectedError",
     "DowngradeError",
+    "HTTPReplyError",
     "InputError",
     "IssueKind",
     "MailerError",
@@ -22,8 +23,10 @@ __all__ = [
     "NotSupportedError",
     "Phase",
     "ProxyError",
+    "RecipientsMismatchError",
     "ReplyError",
     "SMTPError",
+    "SignInRequiredError",
     "TLSError",
     "TimedOutError",
     "parse_enhanced_code",
@@ -220,8 +223,55 @@ class AuthError(SMTPError):
     """The server refused the login (535 and friends)."""
 
 
+class SignInRequiredError(AuthError):
+    """The refresh token was refused (`invalid_grant`): only a new sign-in helps.
+
+    Raised at login time, so the campaign stops before any message and nothing is marked
+    sent; it can be resumed once the person signed in again.
+    """
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message, phase=Phase.AUTH)
+        self.provider = provider
+
+
 class ReplyError(SMTPError):
     """The server answered a command with an error reply."""
+
+
+class HTTPReplyError(ReplyError):
+    """An HTTP API (the Gmail API) answered with an error status.
+
+    `code` is the HTTP status, `reason` the provider's reason (`userRateLimitExceeded`,
+    `dailyLimitExceeded`, ...), `body_sent` whether the whole message had gone out first
+    (then a 5xx may mean it was sent anyway).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        reason: str = "",
+        text: str = "",
+        body_sent: bool = False,
+        recipient: str | None = None,
+    ) -> None:
+        phase = Phase.MESSAGE if body_sent else Phase.DATA
+        super().__init__(
+            message, phase=phase, code=status, text=text, enhanced="", recipient=recipient
+        )
+        self.enhanced = None  # HTTP has no RFC 3463 codes
+        self.reason = reason
+        self.body_sent = body_sent
+
+
+class RecipientsMismatchError(SMTPError):
+    """The message's To/Cc headers name someone outside the row's envelope (the Gmail API sends
+    to the headers, not to an envelope): refused rather than sent to the wrong people."""
+
+    def __init__(self, message: str, *, recipient: str | None = None) -> None:
+        super().__init__(message, phase=Phase.RCPT, recipient=recipient)
 
 
 class NotSupportedError(SMTPError):

@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DATA_TIMEOUT",
     "DEFAULT_DELAY_MS",
+    "GMAIL_API_ROOT",
     "HTTP_PROXY_PORT",
     "SMTP_PLAIN_PORT",
     "SMTP_STARTTLS_PORT",
@@ -22,6 +23,8 @@ __all__ = [
     "AuthMethod",
     "BodyFormat",
     "Credentials",
+    "OAuthProvider",
+    "OAuthSettings",
     "Proxy",
     "ProxyKind",
     "Recipient",
@@ -33,6 +36,7 @@ __all__ = [
     "TLSOptions",
     "Template",
     "Timeouts",
+    "TransportKind",
     "default_security_for_port",
 ]
 
@@ -46,6 +50,7 @@ DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_COMMAND_TIMEOUT = 60.0
 DEFAULT_DATA_TIMEOUT = 600.0  # RFC 5321 4.5.3.2.6: wait up to 10 minutes for the final-dot reply
 DEFAULT_DELAY_MS = 1000
+GMAIL_API_ROOT = "https://gmail.googleapis.com"  # the Gmail API's root; a setting for tests
 
 
 class Security(StrEnum):
@@ -195,6 +200,35 @@ class Timeouts:
     data: float = DEFAULT_DATA_TIMEOUT
 
 
+class TransportKind(StrEnum):
+    """How messages leave: an SMTP server, or Google's Gmail API (`users.messages.send`)."""
+
+    SMTP = "smtp"
+    GMAIL_API = "gmail-api"
+
+
+class OAuthProvider(StrEnum):
+    """Who signs the person in (OAuth 2.0 for installed apps, RFC 8252)."""
+
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthSettings:
+    """Where and how to get tokens for a signed-in account. No secret here: the refresh token
+    (and a Google client's secret) live in the vault."""
+
+    provider: OAuthProvider
+    client_id: str
+    auth_uri: str  # authorization endpoint
+    token_uri: str  # token endpoint
+    scopes: tuple[str, ...]
+    device_uri: str = ""  # device authorization endpoint (Microsoft), empty if none
+    authority: str = ""  # Microsoft: https://login.microsoftonline.com/<tenant>
+    has_client_secret: bool = False  # Google Desktop clients have one (kept in the vault)
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """Everything needed to reach and log in to an SMTP server, except the secrets."""
@@ -211,6 +245,9 @@ class Account:
     timeouts: Timeouts = field(default_factory=Timeouts)
     preset: str | None = None
     local_hostname: str | None = None  # name sent in EHLO; default: this machine's FQDN
+    transport: TransportKind = TransportKind.SMTP
+    oauth: OAuthSettings | None = None  # signed in with Google or Microsoft (XOAUTH2 / API)
+    api_url: str = GMAIL_API_ROOT  # the Gmail API's root, for TransportKind.GMAIL_API
 
     @property
     def tls_server_name(self) -> str:

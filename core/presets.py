@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, AuthMethod, Security
+from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, AuthMethod, OAuthProvider, Security
 
 __all__ = ["PRESETS", "Preset", "get_preset", "preset_for_host"]
 
@@ -25,6 +25,7 @@ class Preset:
     limits_official: bool = True  # False: a figure reported by users, not documented
     auth: AuthMethod = AuthMethod.AUTO
     host_needs_region: bool = False  # the host contains a placeholder such as {region}
+    sign_in: OAuthProvider | None = None  # "Sign in with Google / Microsoft" offered
 
 
 PRESETS: tuple[Preset, ...] = (
@@ -34,10 +35,12 @@ PRESETS: tuple[Preset, ...] = (
         host="smtp.gmail.com",
         port=SMTP_STARTTLS_PORT,
         security=Security.STARTTLS,
-        auth_notes="Needs an app password (turn on 2-Step Verification, then Google Account > "
-        "Security > App passwords). Your normal password is refused with 535 5.7.8.",
+        auth_notes="Sign in with Google, or use an app password (turn on 2-Step Verification, "
+        "then Google Account > Security > App passwords). Your normal password is refused "
+        "with 535 5.7.8.",
         daily_cap=500,
         limits_note="About 500 recipients per day for a personal account.",
+        sign_in=OAuthProvider.GOOGLE,
     ),
     Preset(
         key="google-workspace",
@@ -48,6 +51,7 @@ PRESETS: tuple[Preset, ...] = (
         auth_notes="Use an app password, or OAuth if your admin turned app passwords off.",
         daily_cap=2000,
         limits_note="2,000 messages per user per rolling 24 hours.",
+        sign_in=OAuthProvider.GOOGLE,
     ),
     Preset(
         key="outlook",
@@ -60,6 +64,7 @@ PRESETS: tuple[Preset, ...] = (
         daily_cap=300,
         limits_note="About 300 recipients per day (not officially documented).",
         limits_official=False,
+        sign_in=OAuthProvider.MICROSOFT,
     ),
     Preset(
         key="microsoft-365",
@@ -72,6 +77,7 @@ PRESETS: tuple[Preset, ...] = (
         daily_cap=10000,
         per_minute_cap=30,
         limits_note="30 messages per minute and 10,000 recipients per day.",
+        sign_in=OAuthProvider.MICROSOFT,
     ),
     Preset(
         key="yahoo",

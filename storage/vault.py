@@ -48,6 +48,7 @@ class SecretKind(StrEnum):
 
     SMTP_PASSWORD = "smtp-password"  # noqa: S105 - a label, not a password
     OAUTH_REFRESH_TOKEN = "oauth-refresh-token"  # noqa: S105
+    OAUTH_CLIENT_SECRET = "oauth-client-secret"  # noqa: S105 - a Google Desktop client's secret
     PROXY_PASSWORD = "proxy-password"  # noqa: S105
 
 

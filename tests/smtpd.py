@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import email
 import email.policy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -18,8 +20,10 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from tests.certs import CertSet
 
 __all__ = [
-    "BearerRecorder",
+    "XOAUTH2_SCOPES",
+    "BearerCheck",
     "Mode",
+    "OAuthRecorder",
     "RawServer",
     "Recorder",
     "ServerHandle",
@@ -117,6 +121,47 @@ class Recorder:
         return [rcpt for env in self.messages for rcpt in env.rcpt_tos]
 
 
+BearerCheck = Callable[..., "str | None"]  # (token, *scopes) -> signed-in address or None
+XOAUTH2_SCOPES = ("https://mail.google.com/", "https://outlook.office.com/SMTP.Send")
+
+
+@dataclass
+class OAuthRecorder(Recorder):
+    """A recorder that also offers AUTH XOAUTH2 and checks bearer tokens with `check`.
+
+    A bad token gets what Gmail sends: a 334 with a base64 JSON error, then 535 after the
+    client's empty line. `xoauth2_attempts` records (user, ok) for each try.
+    """
+
+    check: BearerCheck | None = None
+    xoauth2_attempts: list[tuple[str, bool]] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        user, token = "", ""
+        try:
+            decoded = base64.b64decode(args[1], validate=True).decode() if len(args) > 1 else ""
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        for part in decoded.split("\x01"):
+            if part.startswith("user="):
+                user = part[5:]
+            elif part.startswith("auth=Bearer "):
+                token = part[12:]
+        owner = self.check(token, *XOAUTH2_SCOPES) if self.check is not None else None
+        ok = owner is not None and owner.lower() == user.lower()
+        self.xoauth2_attempts.append((user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))
+        return AuthResult(
+            success=False,
+            handled=False,
+            message="535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+            "535 5.7.8  https://support.google.com/mail/?p=BadCredentials",
+        )
+
+
 def _copy(envelope: Envelope) -> Envelope:
     copy = Envelope()
     copy.mail_from = envelope.mail_from
@@ -125,34 +170,6 @@ def _copy(envelope: Envelope) -> Envelope:
     copy.original_content = envelope.original_content
     copy.content = envelope.content
     return copy
-
-
-@dataclass
-class BearerRecorder(Recorder):
-    """A recorder whose server also offers XOAUTH2 and checks the bearer token, as Gmail and
-    Microsoft 365 do: a refused token gets `334` with a JSON error, then `535` after the
-    client's empty reply."""
-
-    tokens: dict[str, str] = field(default_factory=dict)  # user -> the valid access token
-
-    async def auth_XOAUTH2(self, server: SMTPProtocolServer, args: list[str]) -> AuthResult:
-        raw = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
-        if not isinstance(raw, bytes):
-            return AuthResult(success=False, handled=False)
-        try:
-            fields = dict(part.split("=", 1) for part in raw.decode().split("\x01") if part)
-        except ValueError:
-            fields = {}
-        user = fields.get("user", "?")
-        ok = bool(self.tokens) and self.tokens.get(user) == fields.get("auth", "").removeprefix(
-            "Bearer "
-        )
-        self.auth_attempts.append((user, "XOAUTH2", ok))
-        if ok:
-            return AuthResult(success=True, auth_data=user)
-        error = b'{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}'
-        await server.challenge_auth(base64.b64encode(error).decode(), encode_to_b64=False)
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
 
 
 @dataclass

@@ -8,16 +8,21 @@
 - `certinfo`: a certificate's subject, issuer and dates (read from DER), and the clock check.
 - `proxies`: which proxy a connection uses (the account's or ALL_PROXY), and
   `https_proxy_url` for the HTTP API transports (HTTPS_PROXY).
+- `gmail_api`: `GmailAPITransport`, the same port over Google's `users.messages.send`.
+- `factory`: `make_transport(account, credentials)` picks one of the two.
 """
 
 from core.transport.client import LoginGuard, SessionInfo, SMTPTransport, StepCallback
 from core.transport.errors import EXCEPTION_MAP, translate_exception
+from core.transport.factory import make_transport
+from core.transport.gmail_api import GmailAPITransport
 from core.transport.proxies import ProxyChoice, choose_proxy, https_proxy_url
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
 
 __all__ = [
     "EXCEPTION_MAP",
+    "GmailAPITransport",
     "LoginGuard",
     "ProxyChoice",
     "Reply",
@@ -27,5 +32,6 @@ __all__ = [
     "build_tls_context",
     "choose_proxy",
     "https_proxy_url",
+    "make_transport",
     "translate_exception",
 ]

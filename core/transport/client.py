@@ -16,7 +16,9 @@ from aiosmtplib.email import quote_address
 from python_socks import ProxyType
 from python_socks.async_.asyncio import Proxy as _SocksProxy
 
+from core.credentials import CredentialProvider, as_provider
 from core.errors import (
+    AuthError,
     ConnectError,
     DisconnectedError,
     DowngradeError,
@@ -110,13 +112,14 @@ class SMTPTransport:
     def __init__(
         self,
         account: Account,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialProvider | None = None,
         *,
         login_guard: LoginGuard | None = None,
         on_step: StepCallback | None = None,
     ) -> None:
         self.account = account
-        self._credentials = credentials or Credentials()
+        self._provider = as_provider(credentials)
+        self._credentials = credentials if isinstance(credentials, Credentials) else Credentials()
         self._guard = login_guard or LoginGuard()
         self._on_step = on_step
         self._smtp: aiosmtplib.SMTP | None = None
@@ -136,6 +139,9 @@ class SMTPTransport:
         self.session = SessionInfo()
         tls_context = build_tls_context(account) if account.security is not Security.NONE else None
         implicit = account.security is Security.TLS
+        if account.needs_proxy_login and not self._credentials.proxy_password:
+            with translating(Phase.AUTH):  # a provider's proxy password, before the tunnel
+                self._credentials = await self._provider.current()
         try:
             self.session.proxy = choose_proxy(account, self._credentials)
         except ValueError as exc:  # ALL_PROXY is not a proxy URL we can use
@@ -232,7 +238,9 @@ class SMTPTransport:
                 self.session.certificate = parse_certificate(der) if der else None
 
     async def _login(self, smtp: aiosmtplib.SMTP) -> None:
-        account, creds = self.account, self._credentials
+        """Log in with what the credential provider gives now; an XOAUTH2 token the server
+        refuses (334 then 535) is refreshed once through the provider and tried again."""
+        account = self.account
         if account.auth is AuthMethod.NONE or not account.username:
             return
         if account.security is not Security.NONE and not self.session.encrypted:
@@ -241,16 +249,33 @@ class SMTPTransport:
         if not smtp.supports_extension("auth"):
             raise NotSupportedError("the server does not offer AUTH (login)", phase=Phase.AUTH)
         mechanism = self._choose_mechanism(offered)
+        with translating(Phase.AUTH):
+            creds = await self._provider.current()
+        self._credentials = creds
         await self._guard.acquire()
         with self._step(f"auth {mechanism}", Phase.AUTH):
             if mechanism == "xoauth2":
-                token = creds.oauth_token.reveal() if creds.oauth_token else ""
-                await smtp.auth_xoauth2(account.username, token)
+                await self._xoauth2(smtp, creds)
             else:
                 password = creds.password.reveal() if creds.password else ""
                 method = smtp.auth_plain if mechanism == "plain" else smtp.auth_login
                 await method(account.username, password)
         self.session.auth_mechanism = mechanism
+
+    async def _xoauth2(self, smtp: aiosmtplib.SMTP, creds: Credentials) -> None:
+        username = self.account.username or ""
+        token = creds.oauth_token.reveal() if creds.oauth_token else ""
+        try:
+            with translating(Phase.AUTH):
+                await smtp.auth_xoauth2(username, token)
+            return
+        except AuthError:
+            fresh = await self._provider.refresh()
+            if fresh is None or not smtp.is_connected:
+                raise
+        self._credentials = fresh
+        token = fresh.oauth_token.reveal() if fresh.oauth_token else ""
+        await smtp.auth_xoauth2(username, token)
 
     def _choose_mechanism(self, offered: list[str]) -> str:
         wanted = self.account.auth

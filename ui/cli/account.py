@@ -63,6 +63,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(func=_delete)
 
+    from ui.cli import login  # account login / logout (OAuth sign-in)
+
+    login.register_actions(actions)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
@@ -73,6 +77,8 @@ def _describe(account: Account) -> str:
     """One line a person can check: host:port, security, user, proxy."""
     user = f", user {account.username}" if account.username else ", no login"
     proxy = f", via {account.proxy.url()}" if account.proxy else ""
+    if account.oauth is not None:
+        user += f", signed in with {account.oauth.provider.value} ({account.transport.value})"
     return f"{account.host}:{account.port} ({account.security.value}){user}{proxy}"
 
 

@@ -7,7 +7,8 @@ import getpass
 import os
 import sys
 
-from core.account_check import account_values, check_account
+from core.account_check import account_values, check_account, with_sign_in
+from core.credentials import CredentialProvider
 from core.models import (
     SMTP_STARTTLS_PORT,
     Account,
@@ -195,7 +196,7 @@ def checked_account(
     if result.account is None:
         key, message = next(iter(result.errors.items()))
         raise CommandError(f"{_FIELD_FLAGS.get(key, key)}: {message}")
-    return result.account, result.proxy_password
+    return with_sign_in(result.account, base), result.proxy_password
 
 
 def read_proxy_password() -> Secret | None:
@@ -239,11 +240,12 @@ def cli_resolver() -> CredentialResolver:
 
 def resolve_credentials(
     account: Account, *, saved_name: str | None = None, given: Credentials | None = None
-) -> Credentials:
-    """The secrets for `account` in the one resolver's order; a prompt only on a terminal."""
+) -> Credentials | CredentialProvider:
+    """The secrets for `account` in the one resolver's order (a signed-in account's token
+    provider); a prompt only on a terminal."""
     ask = _ask_on_terminal if sys.stdin.isatty() else None
     try:
-        return cli_resolver().resolve_now(account, saved_name=saved_name, given=given, ask=ask)
+        return cli_resolver().secrets_now(account, saved_name=saved_name, given=given, ask=ask)
     except CredentialsError as exc:
         raise CommandError(str(exc)) from None
 
@@ -258,7 +260,9 @@ def saved_account(name: str) -> SavedAccount:
         raise CommandError(str(exc)) from None
 
 
-def resolve_account(args: argparse.Namespace) -> tuple[Account, Credentials]:
+def resolve_account(
+    args: argparse.Namespace,
+) -> tuple[Account, Credentials | CredentialProvider]:
     """The account and its secrets: from the options, or a saved `--account` they override.
 
     Secrets come from the one credential resolver: a password inside `--proxy`, the

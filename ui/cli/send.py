@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core.credentials import CredentialProvider
 from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
@@ -303,7 +304,7 @@ def _send(args: argparse.Namespace) -> int:
         async def confirm(checked: Prepared) -> bool:
             return _confirm(checked, yes=args.yes)
 
-        async def secrets(account: Account) -> Credentials:
+        async def secrets(account: Account) -> Credentials | CredentialProvider:
             return resolve_credentials(account, saved_name=args.account, given=given)
 
         start = start_campaign(
@@ -336,7 +337,7 @@ def _dry_run(prepared: Prepared) -> int:
 def _run(
     store: JournalStore,
     campaign_id: str,
-    credentials: Credentials | None,
+    credentials: Credentials | CredentialProvider | None,
     *,
     verbose: bool = False,
     accept_changes: bool = False,

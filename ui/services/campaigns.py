@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from core.credentials import CredentialProvider
 from core.engine import CampaignRunner
 from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
@@ -18,7 +19,7 @@ from core.ports import Clock, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.recipients.address import identity
-from core.transport import SMTPTransport
+from core.transport import make_transport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
 
@@ -234,7 +235,7 @@ class CampaignSession:
         self,
         store: JournalStore,
         campaign_id: str,
-        credentials: Credentials | None,
+        credentials: Credentials | CredentialProvider | None,
         *,
         sink: EventSink | None = None,
         stop_on_pause: bool = False,
@@ -270,7 +271,7 @@ class CampaignSession:
             self.plan = plan
             self.runner = CampaignRunner(
                 journal=self.journal,
-                transport=transport or SMTPTransport(record.account, credentials),
+                transport=transport or make_transport(record.account, credentials),
                 builder=MessageBuilder(
                     record.account, record.template, campaign_id, base_dir=base_dir
                 ),

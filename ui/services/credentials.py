@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from core.credentials import CredentialProvider, StaticCredentials
-from core.errors import InputError
-from core.models import Account, Credentials, Secret
+from core.credentials import CredentialProvider
+from core.errors import InputError, SignInRequiredError
+from core.models import Account, AuthMethod, Credentials, Secret
+from core.oauth import OAuthCredentials
 from storage.accounts import AccountBook
 from storage.errors import AccountNotFoundError, StorageError, WrongPassphraseError
+from storage.oauth_tokens import SignIns, signed_in_name
 from storage.settings import SavedAccount
 from storage.vault import SecretKind
 
@@ -43,9 +45,12 @@ LoginKey = tuple[str, str, str]
 class CredentialsError(Exception):
     """The secrets cannot be had (the vault refused its passphrase, a record is damaged)."""
 
-    def __init__(self, message: str, *, wrong_passphrase: bool = False) -> None:
+    def __init__(
+        self, message: str, *, wrong_passphrase: bool = False, sign_in: bool = False
+    ) -> None:
         super().__init__(message)
         self.wrong_passphrase = wrong_passphrase  # the face may ask for the passphrase again
+        self.sign_in = sign_in  # the account must sign in (again) with its provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ class CredentialResolver:
         warn: Warn | None = None,
         environ: Mapping[str, str] | None = None,
         memory: dict[LoginKey, Credentials] | None = None,
+        providers: dict[str, OAuthCredentials] | None = None,
     ) -> None:
         self._book = book
         self._prompt = prompt
@@ -102,6 +108,8 @@ class CredentialResolver:
         self._warn = warn
         self._environ = os.environ if environ is None else environ
         self.memory: dict[LoginKey, Credentials] = {} if memory is None else memory
+        # Signed-in accounts' providers, by saved name: their access tokens live only here.
+        self.providers: dict[str, OAuthCredentials] = {} if providers is None else providers
 
     # -- what this run knows ------------------------------------------------------------------
 
@@ -198,7 +206,87 @@ class CredentialResolver:
         except StorageError:
             return True  # let the read report what is wrong with the vault
 
+    # -- signed-in accounts (OAuth) -------------------------------------------------------------
+
+    def _signed_in(
+        self, account: Account, saved_name: str | None, base: Credentials
+    ) -> CredentialProvider:
+        """The provider of the saved account signed in as `account` (named, or found by its
+        client and user): refresh token from the vault, access token in memory."""
+        if self._book is None:
+            raise CredentialsError("this account signs in with OAuth: sign in first")
+        book = self._book()
+        try:
+            saved = book.get(saved_name) if saved_name else signed_in_name(book.settings, account)
+        except StorageError as exc:
+            raise CredentialsError(f"the saved accounts cannot be read: {exc}") from None
+        if saved is None or saved.account.oauth is None:
+            raise CredentialsError(
+                f"no saved account is signed in as {account.username}: sign in again "
+                "(python main.py account login NAME), then resume",
+                sign_in=True,
+            )
+        cached = self.providers.get(saved.name)
+        if cached is not None and cached.settings == account.oauth:
+            return cached
+        try:
+            provider = SignIns(book.vault).provider(saved.name, account, base=base)
+        except SignInRequiredError as exc:
+            raise CredentialsError(str(exc), sign_in=True) from None
+        except StorageError as exc:
+            wrong = isinstance(exc, WrongPassphraseError)
+            message = f"account {saved.name!r}: {exc}"
+            raise CredentialsError(message, wrong_passphrase=wrong) from None
+        self.providers[saved.name] = provider
+        return provider
+
+    def forget_sign_in(self, saved_name: str) -> None:
+        """Drop a signed-in account's access token from memory (after Sign out)."""
+        self.providers.pop(saved_name, None)
+
+    @staticmethod
+    def _proxy_only(account: Account) -> Account:
+        """The account as far as its proxy login goes (a signed-in login needs no secret)."""
+        return replace(account, auth=AuthMethod.NONE, oauth=None)
+
     # -- the use cases' entry points ------------------------------------------------------------
+
+    async def secrets(
+        self,
+        account: Account,
+        *,
+        saved_name: str | None = None,
+        given: Credentials | None = None,
+        title: str = "",
+    ) -> Credentials | CredentialProvider | None:
+        """What a transport needs for `account`: credentials, or the provider of a signed-in
+        account; None when the person cancelled."""
+        if account.oauth is None:
+            return await self.resolve(account, saved_name=saved_name, given=given, title=title)
+        base = await self.resolve(
+            self._proxy_only(account), saved_name=saved_name, given=given, title=title
+        )
+        if base is None:
+            return None
+        if self._unlock is not None and not await self._unlock():  # the refresh token's vault
+            return None
+        return await asyncio.to_thread(self._signed_in, account, saved_name, base)
+
+    def secrets_now(
+        self,
+        account: Account,
+        *,
+        saved_name: str | None = None,
+        given: Credentials | None = None,
+        ask: Callable[[SecretRequest], Credentials] | None = None,
+    ) -> Credentials | CredentialProvider:
+        """`secrets` for a face that asks synchronously (a terminal)."""
+        if account.oauth is None:
+            return self.resolve_now(account, saved_name=saved_name, given=given, ask=ask)
+        base = self.resolve_now(
+            self._proxy_only(account), saved_name=saved_name, given=given, ask=ask
+        )
+        return self._signed_in(account, saved_name, base)
 
     async def resolve(
         self,
@@ -257,13 +345,6 @@ class CredentialResolver:
             found = ask(SecretRequest(account, title, login_missing, proxy_missing)).or_else(found)
         self.remember(account, found)
         return found
-
-    async def provider(
-        self, account: Account, *, saved_name: str | None = None, title: str = ""
-    ) -> CredentialProvider | None:
-        """A credential provider for a transport (None when the person cancelled)."""
-        credentials = await self.resolve(account, saved_name=saved_name, title=title)
-        return None if credentials is None else StaticCredentials(credentials)
 
     @staticmethod
     def _nobody_to_ask(account: Account, login_missing: bool) -> str:

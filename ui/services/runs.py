@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from core.classify import classify
+from core.credentials import CredentialProvider
 from core.errors import InputError, MailerError, SMTPError
 from core.events import CampaignStatus
 from core.message import MessageBuilder
 from core.models import Account, Credentials, Recipient, Template
 from core.ports import ReplyLike, TransportLike
 from core.recipients import validate_address
-from core.transport import SMTPTransport
+from core.transport import make_transport
 from storage.journal import CampaignLockedError, CampaignRecord, JournalError
 from ui.services import sandbox
 from ui.services.campaigns import CampaignSession, InputsChangedError
@@ -90,13 +91,13 @@ def transport_for(account: Account) -> TransportLike | None:
             "The sandbox SMTP server is not running, so a sandbox campaign cannot send. "
             "Restart the app."
         ) from None
-    return SMTPTransport(current, Credentials())
+    return make_transport(current, Credentials())
 
 
 def launch(
     state: AppState,
     campaign_id: str,
-    credentials: Credentials | None,
+    credentials: Credentials | CredentialProvider | None,
     *,
     accept_changes: bool = False,
 ) -> ActiveCampaign:
@@ -134,8 +135,9 @@ def launch(
 
 
 async def campaign_credentials(
-    record: CampaignRecord, secrets: Callable[..., Awaitable[Credentials | None]]
-) -> Credentials | None:
+    record: CampaignRecord,
+    secrets: Callable[..., Awaitable[Credentials | CredentialProvider | None]],
+) -> Credentials | CredentialProvider | None:
     """The secrets to resume a stored campaign with; None when the person cancelled.
 
     The sandbox needs none (its port changes, its account has no login). Otherwise the one
@@ -160,7 +162,7 @@ def describe_failure(exc: BaseException, *, host: str = "") -> str:
 
 async def send_test(
     account: Account,
-    credentials: Credentials,
+    credentials: Credentials | CredentialProvider,
     template: Template,
     recipient: Recipient,
     to_address: str,
@@ -176,7 +178,7 @@ async def send_test(
     test_template = replace(template, subject=TEST_SUBJECT_PREFIX + template.subject)
     builder = MessageBuilder(account, test_template, "test-message", base_dir=base_dir)
     built = builder.build(recipient)
-    transport = transport_for(account) or SMTPTransport(account, credentials)
+    transport = transport_for(account) or make_transport(account, credentials)
     try:
         await transport.connect()
         reply = await transport.send(

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.credentials import CredentialProvider
 from core.models import Account, Credentials
 from storage.journal import JournalError, JournalStore
 from ui.services.campaigns import (
@@ -43,7 +44,7 @@ class Started:
     """A campaign created in the journal, with the secrets to run it."""
 
     campaign_id: str
-    credentials: Credentials
+    credentials: Credentials | CredentialProvider
     prepared: Prepared
 
 
@@ -57,7 +58,7 @@ class NotStartedError(Exception):
 
 Confirm = Callable[[Prepared], Awaitable[bool]]
 Choose = Callable[[Prepared], Awaitable[Choice]]
-Secrets = Callable[[Account], Awaitable[Credentials | None]]
+Secrets = Callable[[Account], Awaitable[Credentials | CredentialProvider | None]]
 
 
 def needs_choice(prepared: Prepared) -> bool:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from core.events import CampaignFinished
 from core.models import Credentials, Secret, SendSettings, Template
+from core.oauth import OAuthCredentials
 from core.recipients import ImportReport
 from storage.accounts import AccountBook
 from storage.errors import StorageError, VaultLockedError
@@ -144,6 +145,8 @@ class AppState:
         # Secrets typed for this app session only (never written anywhere), by login
         # (`ui.services.credentials.login_key`); the one credential resolver fills it.
         self.credential_memory: dict[LoginKey, Credentials] = {}
+        # Signed-in accounts' token providers by saved name: access tokens live only here.
+        self.sign_in_providers: dict[str, OAuthCredentials] = {}
         self._draft_restored = False
 
     @property
@@ -196,6 +199,7 @@ class AppState:
             self._vault = None
         self.passphrase.clear()
         self.credential_memory.clear()
+        self.sign_in_providers.clear()
 
 
 _state: AppState | None = None

@@ -6,6 +6,7 @@ import asyncio
 
 from nicegui import ui
 
+from core.credentials import CredentialProvider
 from core.diagnose import diagnose
 from core.errors import InputError, Phase
 from core.models import Account, Credentials
@@ -22,6 +23,7 @@ from ui.web.credentials import (
 )
 from ui.web.diagnosis_report import ReportButton
 from ui.web.layout import screen_title
+from ui.web.signin import SignInCard, describe_sign_in, keep_sign_in, sign_out_button
 from ui.web.widgets import show_diagnosis, slug
 
 __all__ = ["AccountsScreen", "page", "use_account"]
@@ -79,6 +81,7 @@ class AccountsScreen:
                     ui.label("Connection test").classes("text-h6")
                     self.report = ui.column().classes("w-full gap-1").mark("diagnosis")
                 self.report_card.set_visibility(False)
+                SignInCard(on_signed_in=lambda _name: self._refresh_list())
 
     # -- the list -------------------------------------------------------------------------------
 
@@ -99,6 +102,7 @@ class AccountsScreen:
                 line = _describe(item.account)
                 if item.remember_password and self.state.accounts.has_password(item.name):
                     line += " · password saved"
+                line += describe_sign_in(item)
                 self._row(item.name, item.name, line, chosen, saved=item)
 
     def _row(
@@ -134,6 +138,10 @@ class AccountsScreen:
         ui.button("Delete", on_click=lambda: self.delete(saved)).props(
             "flat dense color=negative"
         ).mark(f"account-delete-{mark}")
+        sign_out_button(saved, mark, self._refresh_list)
+
+    def _refresh_list(self) -> None:
+        self.account_list.refresh()
 
     def choose(self, key: str) -> None:
         use_account(key)
@@ -188,7 +196,7 @@ class AccountsScreen:
         if remember and (password or proxy_password) and not await unlock_vault():
             ui.notify("Not saved: remembering a password needs the master passphrase.")
             return
-        account = result.account
+        account = keep_sign_in(self.form.editing, result.account)
         try:
             saved = await asyncio.to_thread(
                 self.state.accounts.save,
@@ -215,7 +223,9 @@ class AccountsScreen:
             note = " No password is stored yet: you will be asked for it when you send."
         ui.notify(f"Saved {saved.name}.{note}", type="positive")
 
-    async def run_check(self, account: Account, credentials: Credentials) -> None:
+    async def run_check(
+        self, account: Account, credentials: Credentials | CredentialProvider
+    ) -> None:
         self.report_card.set_visibility(True)
         self.report.clear()
         with self.report:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from nicegui import ui
 
+from core.credentials import CredentialProvider
 from core.errors import InputError
 from core.models import Account, AuthMethod, Credentials, Secret
 from storage.errors import AccountNotFoundError, StorageError, VaultError, WrongPassphraseError
@@ -64,6 +65,7 @@ def web_resolver() -> CredentialResolver:
         unlock=unlock_vault,
         warn=lambda message: ui.notify(message, type="warning"),
         memory=state.credential_memory,
+        providers=state.sign_in_providers,
     )
 
 
@@ -79,20 +81,22 @@ async def resolve_credentials(
     saved_name: str | None = None,
     given: Credentials | None = None,
     title: str = "",
-) -> Credentials | None:
-    """The secrets for `account` (one resolver); None when cancelled or unavailable (shown)."""
+) -> Credentials | CredentialProvider | None:
+    """The secrets for `account` (one resolver; a signed-in account's token provider); None
+    when cancelled or unavailable (then the reason is shown)."""
     try:
-        return await web_resolver().resolve(
+        return await web_resolver().secrets(
             account, saved_name=saved_name, given=given, title=title
         )
     except CredentialsError as exc:
         if exc.wrong_passphrase:
             get_state().passphrase.clear()
-        ui.notify(str(exc), type="negative", multi_line=True)
+        hint = " Use Sign in on the Accounts screen." if exc.sign_in else ""
+        ui.notify(f"{exc}.{hint}", type="negative", multi_line=True)
         return None
 
 
-async def ask_credentials(account_name: str) -> Credentials | None:
+async def ask_credentials(account_name: str) -> Credentials | CredentialProvider | None:
     """The secrets to connect with the saved account `account_name`; None when cancelled.
 
     Sandbox: empty credentials at once. Otherwise the one resolver's order: environment,

@@ -14,6 +14,7 @@ from storage.journal import JournalError, JournalStore
 from ui.services.monitor import LogLine
 from ui.services.state import ActiveCampaign
 from ui.web.live import SHOWN_LOG_LINES
+from ui.web.signin import sign_in_again_button, stopped_for_sign_in
 
 __all__ = ["PROBLEM_LEVELS", "LogView", "ProgressView", "status_text"]
 
@@ -61,6 +62,7 @@ class ProgressView:
             self.note = ui.label().classes("text-body2 text-warning").mark("send-note")
             self.reason = ui.label().classes("text-body2 text-negative whitespace-pre-wrap")
             self.reason.mark("send-reason")
+            self.sign_in = sign_in_again_button()  # shown when the sign-in stopped it
 
     def update(self, active: ActiveCampaign) -> None:
         tracker = active.monitor.tracker
@@ -103,6 +105,7 @@ class ProgressView:
             self.speed.text = ""
             self.note.text = ""
             self.reason.text = _ending(result.status, result.reason, result.hint, counts)
+            self.sign_in.set_visibility(stopped_for_sign_in(result.reason))
         elif error is not None:
             self.status.text = f"Stopped by an error: campaign {active.campaign_id}"
             self.speed.text = ""

@@ -1,0 +1,27 @@
+"""Pick the transport an account sends through: its SMTP server or the Gmail API."""
+
+from __future__ import annotations
+
+from core.credentials import CredentialProvider
+from core.models import Account, Credentials, TransportKind
+from core.ports import TransportLike
+from core.transport.client import SMTPTransport, StepCallback
+from core.transport.gmail_api import GmailAPITransport
+
+__all__ = ["make_transport"]
+
+
+def make_transport(
+    account: Account,
+    credentials: Credentials | CredentialProvider | None = None,
+    *,
+    on_step: StepCallback | None = None,
+) -> SMTPTransport | GmailAPITransport:
+    """`GmailAPITransport` for a Gmail API account, else `SMTPTransport`; both `TransportLike`."""
+    if account.transport is TransportKind.GMAIL_API:
+        return GmailAPITransport(account, credentials, on_step=on_step)
+    return SMTPTransport(account, credentials, on_step=on_step)
+
+
+def _conforms(transport: SMTPTransport | GmailAPITransport) -> TransportLike:
+    return transport  # mypy checks that both transports fit the engine's port
