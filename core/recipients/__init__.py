@@ -11,7 +11,8 @@ Rules, in one place:
 - A control character (CR, LF, NUL, TAB, DEL, C1) or U+2028/U+2029 in any value of a
   row rejects the row: templates may put any field in a header. Nothing is stripped
   or rewritten except surrounding spaces of the address.
-- Duplicates: the same local part at the same domain (domain case ignored).
+- Duplicates: the same `identity` (the address in `str.lower()`, domain as A-labels);
+  the first spelling is kept and sent, later ones are reported with their lines.
 - Tables: every column is a merge field (str); "email" is added with the normalized
   address when no column has that name. `Recipient.name` comes from a name / full
   name / display name column, else first name + last name; else from an address cell
@@ -20,7 +21,7 @@ Rules, in one place:
   the extra cells are empty. Blank rows are skipped (and not counted).
 """
 
-from core.recipients.address import detect_email_column, validate_address
+from core.recipients.address import detect_email_column, identity, validate_address
 from core.recipients.files import load_recipients, parse_bytes
 from core.recipients.report import (
     DEFAULT_MAX_BYTES,
@@ -39,6 +40,7 @@ __all__ = [
     "ImportReport",
     "Rejected",
     "detect_email_column",
+    "identity",
     "load_recipients",
     "parse_bytes",
     "parse_csv",
