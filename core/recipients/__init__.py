@@ -19,6 +19,8 @@ Rules, in one place:
   written as `Name <addr>`.
 - Rows shorter than the header are padded with ""; longer rows are rejected unless
   the extra cells are empty. Blank rows are skipped (and not counted).
+- XLSX is streamed: only columns whose header cell has a value are kept, and at most
+  MAX_COLUMNS named columns and MAX_CELLS cells present are read.
 """
 
 from core.recipients.address import detect_email_column, identity, validate_address
@@ -30,12 +32,15 @@ from core.recipients.report import (
     ImportReport,
     Rejected,
 )
-from core.recipients.tables import parse_csv, parse_xlsx, sniff_delimiter
+from core.recipients.sheet import MAX_CELLS, MAX_COLUMNS
+from core.recipients.tables import parse_csv, parse_xlsx, read_header, sniff_delimiter
 from core.recipients.text import parse_text, parse_txt
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_ROWS",
+    "MAX_CELLS",
+    "MAX_COLUMNS",
     "Duplicate",
     "ImportReport",
     "Rejected",
@@ -47,6 +52,7 @@ __all__ = [
     "parse_text",
     "parse_txt",
     "parse_xlsx",
+    "read_header",
     "sniff_delimiter",
     "validate_address",
 ]
