@@ -68,7 +68,7 @@ def mute_server() -> Iterator[int]:
 @pytest.mark.slow
 def test_ctrl_c_stops_the_app_with_one_line(tmp_path: Path) -> None:
     proc = start(tmp_path / "home", "--no-browser")
-    wait_for(proc, "Ctrl+C stops it")
+    wait_for(proc, "is running at http")
     code, err = interrupt(proc)
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.strip()] == ["Stopped (Ctrl+C)."]
