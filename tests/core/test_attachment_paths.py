@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
+from core.address_fields import LiteralRecipient
 from core.attachments import OutsideAttachment, attachments_outside, resolve_attachment
 from core.errors import IssueKind, MergeError
+from core.models import Recipient, Template
+from core.preflight import preflight
 
 
 @pytest.mark.parametrize(
@@ -53,3 +57,19 @@ def test_template_attachments_outside_its_folder_are_listed(
         OutsideAttachment("up/y.pdf", tmp_path.resolve() / "y.pdf"),
     )
     assert attachments_outside(folder, ["docs/brochure.pdf"]) == ()
+
+
+def test_preflight_lists_outside_files_and_the_templates_own_recipients(tmp_path: Path) -> None:
+    folder = tmp_path / "campaign"
+    folder.mkdir()
+    (tmp_path / "terms.pdf").write_bytes(b"%PDF")
+    template = Template(
+        subject="s", body="b", attachments=("../terms.pdf",), bcc=("archive@example.org",)
+    )
+    row = Recipient(email="a@example.com", fields=MappingProxyType({}), line=2)
+    report = preflight(template, [row], base_dir=folder, max_attachment_bytes=10**6)
+    assert report.ok
+    assert report.outside_attachments == (
+        OutsideAttachment("../terms.pdf", tmp_path.resolve() / "terms.pdf"),
+    )
+    assert report.extra_recipients == (LiteralRecipient("bcc[0]", "archive@example.org"),)
