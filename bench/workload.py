@@ -15,6 +15,7 @@ __all__ = [
     "render",
     "split_template",
     "write_recipients",
+    "write_recipients_xlsx",
 ]
 
 SENDER = "sender@example.com"
@@ -81,6 +82,24 @@ class Workload:
     recipients: Path
     template: Path
     count: int
+
+
+def write_recipients_xlsx(csv_path: Path, path: Path) -> Path:
+    """The same rows as an .xlsx (openpyxl's write-only mode), plus a header cell in column
+    XFD: the import must cost what the cells present cost, not the column span."""
+    from openpyxl import Workbook
+
+    last = 16_384  # column XFD
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Recipients")
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        for index, row in enumerate(csv.reader(handle)):
+            cells: list[str | None] = list(row)
+            if index == 0:
+                cells += [None] * (last - len(row) - 1) + ["note"]
+            sheet.append(cells)
+    workbook.save(path)
+    return path
 
 
 def write_recipients(path: Path, count: int) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import MIMEPart
 from pathlib import Path, PurePath, PurePosixPath
@@ -14,7 +15,9 @@ from core.headers import SMTP_POLICY
 
 __all__ = [
     "Attachment",
+    "OutsideAttachment",
     "attachment_part_size",
+    "attachments_outside",
     "file_size",
     "load_attachment",
     "resolve_attachment",
@@ -73,7 +76,53 @@ def resolve_attachment(base_dir: Path, value: str, *, from_data: bool) -> Path:
             kind=IssueKind.UNSAFE_PATH,
             path=raw,
         )
+    hidden = _hidden_part(PurePosixPath(raw.replace("\\", "/"))) or _hidden_part(
+        full.relative_to(base)
+    )
+    if hidden is not None:
+        raise MergeError(
+            f"attachment path {raw!r} names a hidden file or folder ({hidden!r}); "
+            "per-recipient paths may not pick hidden files such as .ssh/id_rsa",
+            kind=IssueKind.UNSAFE_PATH,
+            path=raw,
+        )
     return full
+
+
+def _hidden_part(path: PurePath) -> str | None:
+    """The first part of `path` that is hidden (starts with a dot), or None."""
+    return next((part for part in path.parts if part.startswith(".") and part != "."), None)
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideAttachment:
+    """A template attachment that is not inside the template's folder: shown in bold."""
+
+    name: str  # as the template writes it
+    path: Path  # where it resolves to
+
+
+def attachments_outside(base_dir: Path, names: Iterable[str]) -> tuple[OutsideAttachment, ...]:
+    """The template's attachments that lie outside `base_dir` (absolute, `~`, `..`, symlink).
+
+    They are allowed (the author wrote them), but the plan and the confirmation list
+    each one in bold so nobody sends a file from elsewhere on the disk by mistake.
+    """
+    base = base_dir.resolve()
+    out: list[OutsideAttachment] = []
+    for name in names:
+        raw = name.strip()
+        if not raw or _CONTROL_RE.search(raw):
+            continue  # the pre-flight reports these
+        path = Path(raw).expanduser()
+        full = path if path.is_absolute() else base / path
+        try:
+            resolved = full.resolve()
+        except (OSError, RuntimeError):
+            resolved = full
+        if not resolved.is_relative_to(base):
+            out.append(OutsideAttachment(name, resolved))
+    return tuple(out)
 
 
 def file_size(path: Path) -> int:

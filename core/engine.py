@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.classify import Action, Classification, FailureKind, classify
-from core.errors import InputError, SMTPError
+from core.errors import InputError, JournalWriteError, SMTPError
 from core.events import (
     CampaignFinished,
     CampaignStarted,
@@ -55,6 +55,18 @@ class _Stop:
     status: CampaignStatus
     reason: str = ""
     hint: str = ""
+    journal: bool = False  # stopped because the journal could not be written
+
+
+def _journal_stop(exc: JournalWriteError) -> _Stop:
+    """Aborted, resumable: nothing is sent that the journal cannot record."""
+    return _Stop(
+        CampaignStatus.ABORTED,
+        str(exc),
+        "free some disk space, then resume the campaign: every recipient not yet "
+        "recorded as sent is still to send",
+        journal=True,
+    )
 
 
 def _ignore(_: Event) -> None:
@@ -135,26 +147,35 @@ class CampaignRunner:
 
     async def run(self) -> CampaignFinished:
         counts = self.journal.counts()
-        self._set_status(CampaignStatus.RUNNING)
-        self._emit(
-            CampaignStarted(
-                self.journal.campaign_id,
-                self.clock.now(),
-                counts.total,
-                counts.remaining,
-                self.plan,
-            )
-        )
         try:
+            self._set_status(CampaignStatus.RUNNING)
+            self._emit(
+                CampaignStarted(
+                    self.journal.campaign_id,
+                    self.clock.now(),
+                    counts.total,
+                    counts.remaining,
+                    self.plan,
+                )
+            )
             stop = await self._loop()
+        except JournalWriteError as exc:
+            stop = _journal_stop(exc)
         except BaseException:
-            self.journal.flush()
-            self._set_status(CampaignStatus.INTERRUPTED, "stopped while sending")
+            with contextlib.suppress(JournalWriteError):
+                self.journal.flush()
+                self._set_status(CampaignStatus.INTERRUPTED, "stopped while sending")
             await self._close_quietly()
             raise
         await self._close_quietly()
-        self.journal.flush()
-        self._set_status(stop.status, stop.reason)
+        try:
+            self.journal.flush()
+            self._set_status(stop.status, stop.reason)
+        except JournalWriteError as exc:
+            if not stop.journal:
+                stop = _journal_stop(exc)
+            with contextlib.suppress(JournalWriteError):  # best effort: a resume works anyway
+                self._set_status(stop.status, stop.reason)
         counts = self.journal.counts()
         finished = CampaignFinished(
             self.journal.campaign_id,

@@ -18,6 +18,7 @@ __all__ = [
     "HTTPReplyError",
     "InputError",
     "IssueKind",
+    "JournalWriteError",
     "MailerError",
     "MergeError",
     "NotSupportedError",
@@ -62,6 +63,14 @@ class Phase(StrEnum):
 
 class MailerError(Exception):
     """Root of every error the mailer raises on purpose."""
+
+
+class JournalWriteError(MailerError):
+    """The campaign's journal could not record a step (disk full, I/O error).
+
+    The engine stops the campaign (aborted, resumable): without the record, sending on
+    could resend or skip someone after a crash. What was recorded before stays valid.
+    """
 
 
 class InputError(MailerError):

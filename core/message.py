@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from core.address_fields import MergedAddress, has_data, merged_addresses, plain
 from core.attachments import Attachment, load_attachment, resolve_attachment
 from core.errors import IssueKind, MergeError
 from core.headers import (
@@ -27,10 +27,10 @@ from core.headers import (
     list_unsubscribe,
     needs_smtputf8,
     own_address,
-    parse_address_list,
     verify_header_block,
 )
 from core.models import Account, Recipient, Template
+from core.recipients.address import identity
 from core.templating import CompiledTemplate, RenderedMessage
 
 __all__ = [
@@ -152,7 +152,7 @@ class MessageBuilder:
         self.slow_builds = 0
         self._clock = clock
         self._folded: dict[tuple[str, str], bytes] = {}
-        self._parsed: dict[tuple[str, str], tuple[Address, ...]] = {}
+        self._parsed: dict[tuple[str, str], tuple[MergedAddress, ...]] = {}
         self._date_second = -1
         self._date = ""
         self._date_line = b""
@@ -235,29 +235,25 @@ class MessageBuilder:
 
     def _headers(self, recipient: Recipient, rendered: RenderedMessage) -> _Headers:
         rendered_to = rendered.to
-        own_to = rendered_to is None or rendered_to.strip() == recipient.email
+        own_to = rendered_to is None or plain(rendered_to).strip() == recipient.email
         if rendered_to is None or own_to:
             name = check_header_value(recipient.name, "name") if rendered_to is None else ""
             name = " ".join(name.split())  # after the check: split() would hide CR/LF
             to: tuple[Address, ...] = (own_address(name, recipient.email, "to"),)
         else:
-            to = self._addresses(rendered_to, "to")
-            if not to:
-                raise MergeError(
-                    "to is empty after merging", kind=IssueKind.INVALID_ADDRESS, part="to"
-                )
+            to, own_to = self._to_addresses(rendered_to, recipient)
         cc = self._address_lists(rendered.cc, "cc")
         bcc = self._address_lists(rendered.bcc, "bcc")
         reply_to = (
-            self._addresses(rendered.reply_to, "reply_to")
-            if rendered.reply_to and rendered.reply_to.strip()
+            tuple(m.address for m in self._addresses(rendered.reply_to, "reply_to"))
+            if rendered.reply_to and plain(rendered.reply_to).strip()
             else ()
         )
         # Whitespace runs collapse to one space, as header folding would do anyway.
         subject = " ".join(check_header_value(rendered.subject, "subject").split())
-        envelope: dict[str, str] = {recipient.email.lower(): recipient.email} if own_to else {}
-        for address in (*to[1:], *cc, *bcc) if own_to else (*to, *cc, *bcc):
-            envelope.setdefault(address.addr_spec.lower(), address.addr_spec)
+        envelope: dict[str, str] = {identity(recipient.email): recipient.email} if own_to else {}
+        for address in (*to, *cc, *bcc):
+            envelope.setdefault(identity(address.addr_spec), address.addr_spec)
         smtputf8 = (
             self._sender_utf8
             or recipient.needs_smtputf8
@@ -278,11 +274,34 @@ class MessageBuilder:
             message_id=message_id_for(self.campaign_id, recipient.email, self.account.sender),
         )
 
-    def _addresses(self, value: str, part: str) -> tuple[Address, ...]:
+    def _to_addresses(
+        self, rendered_to: str, recipient: Recipient
+    ) -> tuple[tuple[Address, ...], bool]:
+        """The To addresses and whether the row's recipient is among them.
+
+        A To built from data must give exactly the row's recipient (compared as duplicates
+        are); addresses the template itself writes are allowed beside it.
+        """
+        merged = self._addresses(rendered_to, "to")
+        if not merged:
+            raise MergeError("to is empty after merging", kind=IssueKind.INVALID_ADDRESS, part="to")
+        from_data = [m.address for m in merged if m.from_data]
+        if has_data(rendered_to) and (
+            len(from_data) != 1 or identity(from_data[0].addr_spec) != identity(recipient.email)
+        ):
+            found = ", ".join(a.addr_spec for a in from_data) or "no address"
+            raise MergeError(
+                f"to: the merged To gives {found}, not this row's recipient {recipient.email}",
+                kind=IssueKind.INVALID_ADDRESS,
+                part="to",
+            )
+        return tuple(m.address for m in merged), bool(from_data)
+
+    def _addresses(self, value: str, part: str) -> tuple[MergedAddress, ...]:
         key = (part, value)
         cached = self._parsed.get(key)
         if cached is None:
-            cached = parse_address_list(value, part=part) if value.strip() else ()
+            cached = merged_addresses(value, part=part) if plain(value).strip() else ()
             if len(self._parsed) >= _CACHE_LIMIT:
                 self._parsed.clear()
             self._parsed[key] = cached
@@ -291,7 +310,7 @@ class MessageBuilder:
     def _address_lists(self, values: Iterable[str], part: str) -> tuple[Address, ...]:
         out: list[Address] = []
         for index, value in enumerate(values):
-            out.extend(self._addresses(value, f"{part}[{index}]"))
+            out.extend(m.address for m in self._addresses(value, f"{part}[{index}]"))
         return tuple(out)
 
     def _fold_text(self, name: str, value: str) -> bytes:
@@ -428,7 +447,10 @@ def _about(recipient: Recipient) -> Iterator[None]:
         raise MergeError(
             f"message contains text that cannot be encoded ({exc})", kind=IssueKind.RENDER_ERROR
         ).for_recipient(recipient) from exc
-    except (ValueError, LookupError, HeaderParseError) as exc:  # the stdlib header parser
+    except Exception as exc:  # the stdlib's header parser and folder raise many kinds
+        # Any failure to build one recipient's message is that row's problem: the
+        # pre-flight lists it and the campaign goes on with the others.
         raise MergeError(
-            f"a header cannot be encoded ({exc})", kind=IssueKind.INVALID_HEADER
+            f"the message cannot be built ({type(exc).__name__}: {exc})",
+            kind=IssueKind.INVALID_HEADER,
         ).for_recipient(recipient) from exc

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from core.attachments import attachment_part_size, file_size, resolve_attachment
+from core.address_fields import LiteralRecipient, literal_recipients
+from core.attachments import (
+    OutsideAttachment,
+    attachment_part_size,
+    attachments_outside,
+    file_size,
+    resolve_attachment,
+)
 from core.errors import IssueKind, MergeError
 from core.message import MessageBuilder
 from core.models import Account, Recipient, Template
@@ -49,6 +56,10 @@ class PreflightReport:
     largest_message_line: int | None
     max_message_bytes: int
     max_examples: int = DEFAULT_MAX_EXAMPLES
+    # For the plan and the confirmation (in bold): who gets every message besides the row's
+    # recipient, and shared files taken from outside the template's folder.
+    extra_recipients: tuple[LiteralRecipient, ...] = ()
+    outside_attachments: tuple[OutsideAttachment, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -73,6 +84,8 @@ class _Accumulator:
     largest: int = 0
     largest_email: str | None = None
     largest_line: int | None = None
+    extra_recipients: tuple[LiteralRecipient, ...] = ()
+    outside_attachments: tuple[OutsideAttachment, ...] = ()
 
     def add(self, error: MergeError) -> None:
         count = self.counts.get(error.kind, 0)
@@ -106,6 +119,8 @@ class _Accumulator:
 
     def report(self, recipients: int, with_errors: int, limit: int) -> PreflightReport:
         return PreflightReport(
+            extra_recipients=self.extra_recipients,
+            outside_attachments=self.outside_attachments,
             recipients=recipients,
             recipients_with_errors=with_errors,
             issues=tuple(self.issues),
@@ -136,6 +151,10 @@ def preflight(
 ) -> PreflightReport:
     """Render and build every message without sending; report what would go wrong.
 
+    The report also lists what a person must see before sending: the addresses the
+    template itself adds to every message (`extra_recipients`) and the shared files taken
+    from outside the template's folder (`outside_attachments`).
+
     Streams `recipients` once and keeps only counts and capped examples, so memory stays flat
     for any number of recipients. `max_attachment_bytes` is compared with each message's total
     encoded size (attachments included); per-recipient attachments are measured with stat(),
@@ -143,6 +162,8 @@ def preflight(
     """
     base = Path(base_dir)
     acc = _Accumulator(max_examples)
+    acc.extra_recipients = literal_recipients(to=template.to, cc=template.cc, bcc=template.bcc)
+    acc.outside_attachments = attachments_outside(base, template.attachments)
     try:
         compiled = CompiledTemplate(template)
     except MergeError as exc:

@@ -12,6 +12,7 @@ import jinja2.meta
 import markdown
 from jinja2.sandbox import SandboxedEnvironment
 
+from core.address_fields import mark_data
 from core.errors import IssueKind, MergeError
 from core.models import BodyFormat, Recipient, Template
 
@@ -53,6 +54,8 @@ class RenderedMessage:
     subject: str
     text: str | None  # the plain part (for Markdown: the rendered Markdown source)
     html: str | None  # the HTML part, merge values escaped
+    # Address headers keep the data markers of core.address_fields around merged values
+    # (`plain()` removes them); the builder uses them to keep data out of the structure.
     to: str | None  # rendered `Template.to`; None means "the recipient"
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
@@ -71,17 +74,21 @@ def render_context(recipient: Recipient) -> dict[str, str]:
     return context
 
 
-def _make_env(*, autoescape: bool) -> SandboxedEnvironment:
+def _make_env(*, autoescape: bool, address: bool = False) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,
         auto_reload=False,
+        finalize=mark_data if address else None,
     )
 
 
 _TEXT_ENV = _make_env(autoescape=False)
 _HTML_ENV = _make_env(autoescape=True)
+# To, Cc, Bcc and Reply-To: every merged value is marked, so the builder can tell the
+# template's own addresses from the row's data (core.address_fields).
+_ADDRESS_ENV = _make_env(autoescape=False, address=True)
 
 
 def markdown_to_html_template(source: str) -> str:
@@ -197,14 +204,16 @@ class CompiledTemplate:
                 if not self._errors
                 else None
             )
-        self.to = self._optional("to", template.to)
+        self.to = self._optional("to", template.to, address=True)
         self.cc = tuple(
-            self._compile(f"cc[{i}]", v, header=True) for i, v in enumerate(template.cc)
+            self._compile(f"cc[{i}]", v, header=True, address=True)
+            for i, v in enumerate(template.cc)
         )
         self.bcc = tuple(
-            self._compile(f"bcc[{i}]", v, header=True) for i, v in enumerate(template.bcc)
+            self._compile(f"bcc[{i}]", v, header=True, address=True)
+            for i, v in enumerate(template.bcc)
         )
-        self.reply_to = self._optional("reply_to", template.reply_to)
+        self.reply_to = self._optional("reply_to", template.reply_to, address=True)
         self.list_unsubscribe_mailto = self._optional(
             "list_unsubscribe_mailto", template.list_unsubscribe_mailto
         )
@@ -221,13 +230,21 @@ class CompiledTemplate:
                 template_line=first.template_line,
             ) from _CompileErrors(tuple(self._errors))
 
-    def _optional(self, name: str, source: str | None) -> TemplatePart | None:
-        return None if source is None else self._compile(name, source, header=True)
+    def _optional(
+        self, name: str, source: str | None, *, address: bool = False
+    ) -> TemplatePart | None:
+        return None if source is None else self._compile(name, source, header=True, address=address)
 
     def _compile(
-        self, name: str, source: str, *, html: bool = False, header: bool = False
+        self,
+        name: str,
+        source: str,
+        *,
+        html: bool = False,
+        header: bool = False,
+        address: bool = False,
     ) -> TemplatePart:
-        env = _HTML_ENV if html else _TEXT_ENV
+        env = _ADDRESS_ENV if address else _HTML_ENV if html else _TEXT_ENV
         if header and ("\n" in source or "\r" in source):
             self._errors.append(
                 MergeError(

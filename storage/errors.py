@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import MailerError
+from core.errors import JournalWriteError, MailerError
 
 __all__ = [
     "AccountNotFoundError",
@@ -10,6 +10,7 @@ __all__ = [
     "CampaignNotFoundError",
     "JournalCorruptError",
     "JournalError",
+    "JournalWriteFailedError",
     "SettingsError",
     "StorageError",
     "VaultCorruptError",
@@ -53,6 +54,10 @@ class VaultCorruptError(VaultError):
 
 class JournalError(StorageError):
     """The journal cannot do what was asked."""
+
+
+class JournalWriteFailedError(JournalError, JournalWriteError):
+    """SQLite could not write the journal (disk full, I/O error); the transaction is undone."""
 
 
 class JournalCorruptError(JournalError):

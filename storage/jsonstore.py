@@ -13,6 +13,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from storage.errors import SettingsError
+from storage.locking import locked
 from storage.paths import atomic_write_bytes, move_aside
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AtomicJSONStorage", "Migration", "Tables"]
@@ -24,6 +25,12 @@ _META = "meta"
 _SINGLE_DOC = "1"
 
 Tables = dict[str, dict[str, Any]]
+
+
+class _NeedsRepair(Exception):
+    """`_read` found something to write (move aside, upgrade) and was not allowed to."""
+
+
 Migration = Callable[[Tables], Tables]
 
 
@@ -38,6 +45,9 @@ MIGRATIONS: dict[int, Migration] = {0: _v0_to_v1}
 
 class AtomicJSONStorage(Storage):
     """TinyDB storage: atomic writes, schema migration, and a damaged file moved aside.
+
+    Repairs (moving aside, upgrading) happen under the file's cross-process lock
+    (`storage.locking`); `SettingsStore` holds the same lock around each change.
 
     A file that cannot be read, is not JSON, has the wrong shape, comes from a newer schema
     or fails to migrate is renamed `settings.json.corrupt-YYYYmmdd-HHMMSS`, a warning is
@@ -54,6 +64,23 @@ class AtomicJSONStorage(Storage):
         if self._memory is not None:
             return copy.deepcopy(self._memory)
         try:
+            return self._read(repair=False)
+        except _NeedsRepair:
+            pass
+        # Moving a damaged file aside or upgrading it writes: under the cross-process lock,
+        # reading the file again first (another process may have repaired it already).
+        with locked(self.path):
+            return self._read(repair=True)
+
+    def _fix(self, reason: str, *, repair: bool) -> Tables | None:
+        if not repair:
+            raise _NeedsRepair
+        return self._recover(reason)
+
+    def _read(self, *, repair: bool) -> Tables | None:
+        if self._memory is not None:
+            return copy.deepcopy(self._memory)
+        try:
             st = os.stat(self.path)
             key = (st.st_ino, st.st_mtime_ns, st.st_size)
             if self._cache is not None and self._cache[0] == key:
@@ -62,21 +89,25 @@ class AtomicJSONStorage(Storage):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            return self._recover(f"cannot be read ({exc.strerror or exc})")
+            return self._fix(f"cannot be read ({exc.strerror or exc})", repair=repair)
         try:
             parsed = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return self._recover("is not valid JSON (truncated or damaged)")
+            return self._fix("is not valid JSON (truncated or damaged)", repair=repair)
         problem = _shape_problem(parsed)
         if problem:
-            return self._recover(problem)
+            return self._fix(problem, repair=repair)
         data: Tables = parsed
         version = _schema_version(data)
         if version is None:
-            return self._recover("has an unreadable schema version")
+            return self._fix("has an unreadable schema version", repair=repair)
         if version > SCHEMA_VERSION:
-            return self._recover(f"was written by a newer Bulk Mailer (schema {version})")
+            return self._fix(
+                f"was written by a newer Bulk Mailer (schema {version})", repair=repair
+            )
         if version < SCHEMA_VERSION:
+            if not repair:
+                raise _NeedsRepair
             try:
                 data = _migrate(data, version)
             except Exception as exc:

@@ -48,8 +48,24 @@ def data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) if needed and make it 0700; returns it."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    """Create `path` and any missing parents, each 0700, and make `path` 0700; returns it.
+
+    `Path.mkdir(parents=True, mode=...)` gives missing parents the default mode (0755 with
+    the usual umask): every folder created here is made private instead. Parents that
+    already exist are left as they are.
+    """
+    missing: list[Path] = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            created.mkdir(mode=DIR_MODE)
+        if _POSIX and created != path and stat.S_IMODE(created.stat().st_mode) != DIR_MODE:
+            os.chmod(created, DIR_MODE)
+    if not path.is_dir():
+        path.mkdir(mode=DIR_MODE)  # raises the usual error (a file is in the way)
     if _POSIX and stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path

@@ -1,8 +1,14 @@
-"""Non-secret settings in TinyDB: saved accounts, preferences, recent templates; atomic writes."""
+"""Non-secret settings in TinyDB: saved accounts, preferences, recent templates; atomic writes.
+
+Every change is one read-modify-write under a cross-process file lock, so the GUI and the
+CLI (or two CLIs) saving at once both keep what they saved.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -16,10 +22,12 @@ from core.models import Account, SendSettings
 from storage.codec import from_plain, to_plain
 from storage.errors import AccountNotFoundError, SettingsError
 from storage.jsonstore import MIGRATIONS, SCHEMA_VERSION, AtomicJSONStorage
+from storage.locking import FileLocked, locked
 from storage.paths import (
     data_dir,
     ensure_private_dir,
     remove_stale_temp_files,
+    secure_file,
 )
 
 __all__ = [
@@ -92,13 +100,33 @@ class SettingsStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else data_dir() / SETTINGS_FILE
         ensure_private_dir(self.path.parent)
-        remove_stale_temp_files(self.path)
         self.warnings: list[str] = []
         self._db = TinyDB(self.path, storage=AtomicJSONStorage, warn=self._warn)
-        self._db.storage.read()  # recover a damaged file now, so `warnings` is filled at once
         self._accounts = self._db.table(_ACCOUNTS, cache_size=0)
         self._preferences = self._db.table(_PREFERENCES, cache_size=0)
         self._recent = self._db.table(_RECENT, cache_size=0)
+        with self._changing():
+            # Only under the lock: another process may be writing its temporary file now.
+            remove_stale_temp_files(self.path)
+            if self.path.exists():
+                secure_file(self.path)  # a file left 0644 by an older version or a copy
+            self._db.storage.read()  # recover a damaged file now, so `warnings` is filled
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """One read-modify-write, under the cross-process lock of the settings file.
+
+        TinyDB reads the file again for each change (its tables keep no cache here), so
+        what another process saved a moment ago is kept; only the next free document id
+        is remembered between changes, and it is forgotten here.
+        """
+        try:
+            with locked(self.path):
+                for table in (self._accounts, self._preferences, self._recent):
+                    table._next_id = None
+                yield
+        except FileLocked as exc:
+            raise SettingsError(str(exc)) from exc
 
     def _warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -116,7 +144,8 @@ class SettingsStore:
         """Save (or replace) `account` under `name`. Secrets never come here."""
         name = validate_account_name(name)
         doc = {"name": name, "remember_password": remember_password, "account": to_plain(account)}
-        self._accounts.upsert(doc, Query().name == name)
+        with self._changing():
+            self._accounts.upsert(doc, Query().name == name)
         return SavedAccount(name, account, remember_password)
 
     def get_saved_account(self, name: str) -> SavedAccount:
@@ -142,10 +171,11 @@ class SettingsStore:
 
     def delete_account(self, name: str) -> bool:
         """Forget the account saved as `name`; False if there was none."""
-        removed = self._accounts.remove(Query().name == name.strip())
-        prefs = self.get_preferences()
-        if removed and prefs.last_account == name.strip():
-            self.set_preferences(replace(prefs, last_account=None))
+        with self._changing():
+            removed = self._accounts.remove(Query().name == name.strip())
+            prefs = self.get_preferences()
+            if removed and prefs.last_account == name.strip():
+                self.set_preferences(replace(prefs, last_account=None))
         return bool(removed)
 
     # -- preferences ----------------------------------------------------------------------
@@ -167,24 +197,27 @@ class SettingsStore:
 
     def set_preferences(self, preferences: Preferences) -> None:
         """Replace the saved preferences."""
-        self._preferences.upsert(Document(to_plain(preferences), doc_id=_PREFERENCES_DOC))
+        with self._changing():
+            self._preferences.upsert(Document(to_plain(preferences), doc_id=_PREFERENCES_DOC))
 
     def update_preferences(self, **changes: Any) -> Preferences:
         """Change some preference fields (`dataclasses.replace` keywords); returns the result."""
-        prefs = replace(self.get_preferences(), **changes)
-        self.set_preferences(prefs)
+        with self._changing():
+            prefs = replace(self.get_preferences(), **changes)
+            self.set_preferences(prefs)
         return prefs
 
     # -- recent templates -----------------------------------------------------------------
 
     def add_recent_template(self, ref: str) -> None:
         """Put a template (its path or name) first in the recent list, keeping the newest few."""
-        self._recent.remove(Query().ref == ref)
-        self._recent.insert({"ref": ref, "used_at": time.time()})
-        docs = sorted(self._recent.all(), key=lambda d: (d.get("used_at", 0), d.doc_id))
-        excess = len(docs) - MAX_RECENT_TEMPLATES
-        if excess > 0:
-            self._recent.remove(doc_ids=[d.doc_id for d in docs[:excess]])
+        with self._changing():
+            self._recent.remove(Query().ref == ref)
+            self._recent.insert({"ref": ref, "used_at": time.time()})
+            docs = sorted(self._recent.all(), key=lambda d: (d.get("used_at", 0), d.doc_id))
+            excess = len(docs) - MAX_RECENT_TEMPLATES
+            if excess > 0:
+                self._recent.remove(doc_ids=[d.doc_id for d in docs[:excess]])
 
     def recent_templates(self) -> list[str]:
         """Recently used templates, newest first."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from storage.keys import (
     scrypt_key,
     scrypt_params,
 )
+from storage.locking import FileLocked, locked
 from storage.paths import atomic_write_bytes, data_dir, ensure_private_dir, move_aside
 from storage.sealing import (
     ALGORITHM,
@@ -58,6 +60,9 @@ def _canonical(params: Mapping[str, Any]) -> str:
 
 class Vault:
     """Encrypted secrets per (kind, account name), in one 0600 JSON file.
+
+    Every change re-reads the file under a cross-process lock, so two processes saving
+    secrets at once both keep theirs.
 
     The key is never stored in the file: it comes from the OS keyring or is derived from a
     master passphrase (see `storage.keys`). A new vault uses the first available key source;
@@ -203,16 +208,30 @@ class Vault:
 
     # -- secrets ---------------------------------------------------------------------------
 
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """One read-modify-write of the vault file, under its cross-process lock."""
+        ensure_private_dir(self.path.parent)
+        try:
+            with locked(self.path):
+                yield
+        except FileLocked as exc:
+            raise VaultError(str(exc)) from exc
+
     def set_secret(self, kind: SecretKind, name: str, secret: Secret) -> None:
         """Encrypt and store `secret` for account `name`, replacing any previous one."""
         data = self._load()
-        if data is None:
-            data, key = self._new_header()
-        else:
-            key = self._header_key(data)
-        record = seal_record(key, data["key"], kind.value, name, secret.reveal())
-        data["records"].setdefault(kind.value, {})[name] = record
-        self._save(data)
+        if data is not None:
+            self._header_key(data)  # ask for the key (passphrase) before taking the lock
+        with self._changing():
+            data = self._load()  # again: another process may have saved since
+            if data is None:
+                data, key = self._new_header()
+            else:
+                key = self._header_key(data)
+            record = seal_record(key, data["key"], kind.value, name, secret.reveal())
+            data["records"].setdefault(kind.value, {})[name] = record
+            self._save(data)
 
     def get_secret(self, kind: SecretKind, name: str) -> Secret | None:
         """The secret stored for account `name`, or None; asks for the key only if there is one."""
@@ -245,18 +264,24 @@ class Vault:
         return self._delete(name, [kind.value for kind in SecretKind])
 
     def _delete(self, name: str, kinds: list[str]) -> int:
-        data = self._load()
-        if data is None:
-            return 0
-        removed = sum(data["records"].get(kind, {}).pop(name, None) is not None for kind in kinds)
-        if removed:
-            data["records"] = {kind: recs for kind, recs in data["records"].items() if recs}
-            self._save(data)
+        with self._changing():
+            data = self._load()
+            if data is None:
+                return 0
+            records = data["records"]
+            removed = sum(records.get(kind, {}).pop(name, None) is not None for kind in kinds)
+            if removed:
+                data["records"] = {kind: recs for kind, recs in records.items() if recs}
+                self._save(data)
         return removed
 
     def change_passphrase(self, old: Secret, new: Secret) -> None:
         """Re-encrypt every secret under a key from `new` (fresh salt and nonces)."""
         check_new_passphrase(new)
+        with self._changing():
+            self._change_passphrase(old, new)
+
+    def _change_passphrase(self, old: Secret, new: Secret) -> None:
         data = self._load()
         if data is None:
             raise VaultError("there is no vault yet: nothing is protected by a passphrase")
@@ -294,6 +319,7 @@ class Vault:
     def reset(self) -> Path | None:
         """Start over (e.g. a forgotten passphrase): the old file is kept aside, returned."""
         self.lock()
-        if not self.path.exists():
-            return None
-        return move_aside(self.path, "reset")
+        with self._changing():
+            if not self.path.exists():
+                return None
+            return move_aside(self.path, "reset")

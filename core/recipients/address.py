@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections.abc import Sequence
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 from core.errors import InputError
@@ -47,14 +49,6 @@ _LAST_NAME_KEYS = ("lastname", "last", "surname", "familyname")
 NameColumns = tuple[int, ...]  # indexes of the columns that make up the display name
 
 
-def identity(email: str) -> str:
-    """What makes two addresses the same recipient: equal after `str.lower()` (not
-    `casefold()`: ß is not ss), the domain as IDNA A-labels. `email` is as `validate_address`
-    returns it (domain already in A-labels)."""
-    local, _, domain = email.rpartition("@")
-    return f"{local.lower()}@{domain.lower()}" if local else email.lower()
-
-
 def find_forbidden(value: str) -> str | None:
     """The first character of `value` that must not reach a mail header, or None."""
     match = _FORBIDDEN.search(value)
@@ -88,6 +82,25 @@ def validate_address(value: str) -> tuple[str, bool]:
     except EmailNotValidError as exc:
         raise InputError(str(exc)) from exc
     return f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8)
+
+
+def identity(email: str) -> str:
+    """The key two addresses share when they are the same recipient.
+
+    The whole address in `str.lower()` (not `casefold()`: `ß` and `ss` are two
+    mailboxes) with the domain as A-labels, so `ANN@BÜCHER.de` and `ann@xn--bcher-kva.de`
+    are one recipient. Used for duplicates in a list, the suppression list and twin
+    campaigns alike. Takes any string; one without `@`, or whose domain is not a
+    valid IDN, is only lowered.
+    """
+    address = email.strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    if not domain.isascii():
+        with contextlib.suppress(idna.IDNAError):
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local.lower()}@{domain.lower()}"
 
 
 def _header_key(name: str) -> str:

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from core.errors import InputError
 from core.models import Recipient
+from core.recipients.address import identity
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -45,11 +46,11 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
-    """An address seen before in the same source: dropped, the first occurrence kept."""
+    """An address seen before in the same source (same `identity`): dropped, the first kept."""
 
     source: str
     line: int
-    email: str  # normalized
+    email: str  # this row's spelling, normalized (the kept one may differ in letter case)
     first_line: int  # where the kept occurrence is
 
     def __str__(self) -> str:
@@ -132,12 +133,17 @@ class Collector:
         name: str,
         fields: dict[str, str],
     ) -> None:
-        """Keep a validated recipient (taking ownership of `fields`), unless seen earlier."""
-        first = self._first_line.get(email)
+        """Keep a validated recipient (taking ownership of `fields`), unless seen earlier.
+
+        Seen earlier means the same `identity` (letter case ignored, domain as A-labels):
+        the first spelling is kept, a later one is reported as a `Duplicate` of its line.
+        """
+        key = identity(email)
+        first = self._first_line.get(key)
         if first is not None:
             self._duplicates.append(Duplicate(self.source, line, email, first))
             return
-        self._first_line[email] = line
+        self._first_line[key] = line
         self._recipients.append(
             Recipient(
                 email=email,

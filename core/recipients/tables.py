@@ -1,11 +1,13 @@
-"""Recipient tables: CSV/TSV with a header row, and the first worksheet of an XLSX workbook."""
+"""Recipient tables: CSV/TSV with a header row, and the first worksheet of an XLSX workbook.
+
+The one reader of table headers and rows: the import and the email-column menu both use it.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, time
+from pathlib import PurePath
 
 from core.errors import InputError
 from core.recipients.address import (
@@ -17,14 +19,16 @@ from core.recipients.address import (
 )
 from core.recipients.decoding import check_size, decode, physical_lines
 from core.recipients.report import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Collector, ImportReport
+from core.recipients.sheet import Sheet
 from core.recipients.text import split_name_address
 
-__all__ = ["DELIMITERS", "parse_csv", "parse_xlsx", "sniff_delimiter"]
+__all__ = ["DELIMITERS", "parse_csv", "parse_xlsx", "read_header", "sniff_delimiter"]
 
 DELIMITERS = ",;\t"  # the delimiters `sniff_delimiter` chooses among
 _SNIFF_LINES = 20
 _SNIFF_CHARS = 16_384
 _MAX_LISTED_COLUMNS = 20
+_EMPTY = "the file is empty: expected a header row such as 'email,name'"
 
 
 def sniff_delimiter(text: str) -> str:
@@ -195,10 +199,7 @@ def _read_table(
                 cells, line=line, email_column=email_column, collector=collector, joiner=joiner
             )
     if table is None:
-        raise InputError(
-            "the file is empty: expected a header row such as 'email,name'",
-            source=collector.source,
-        )
+        raise InputError(_EMPTY, source=collector.source)
     return table.report()
 
 
@@ -254,37 +255,6 @@ def parse_csv(
     return _read_table(rows, email_column=email_column, collector=collector, joiner=delimiter)
 
 
-def _cell_text(value: object) -> str:
-    """A worksheet value as the text a person sees in the cell (roughly)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time() else value.isoformat(" ")
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return str(value)
-
-
-def _sheet_rows(rows: Iterator[tuple[object, ...]], source: str) -> Iterator[tuple[int, list[str]]]:
-    """(sheet row number, cell texts); openpyxl's errors while reading become `InputError`."""
-    line = 0
-    while True:
-        line += 1
-        try:
-            values = next(rows)
-        except StopIteration:
-            return
-        except Exception as exc:  # openpyxl raises many kinds on damaged XML
-            raise InputError(f"damaged worksheet: {exc}", source=source, line=line) from exc
-        yield line, [_cell_text(value) for value in values]
-
-
 def parse_xlsx(
     data: bytes,
     *,
@@ -295,30 +265,52 @@ def parse_xlsx(
 ) -> ImportReport:
     """Recipients from the first worksheet of an .xlsx: header row, then one row each.
 
-    Read with openpyxl in read-only mode, cached formula results only. Line numbers
-    are sheet row numbers. Numbers read as a person sees them (3.0 -> "3"), dates as
-    ISO 8601, booleans as TRUE/FALSE. Everything else as in `parse_csv`.
+    Streamed by `Sheet` (core.recipients.sheet): memory follows the cells present, only
+    columns with a header are kept, and the column and cell caps are enforced. Line
+    numbers are sheet row numbers. Numbers read as a person sees them (3.0 -> "3"),
+    dates as ISO 8601, booleans as TRUE/FALSE. Everything else as in `parse_csv`.
     """
     check_size(len(data), max_bytes=max_bytes, source=source)
-    # Imported on use: openpyxl is slow to import and only XLSX needs it.
-    from openpyxl import load_workbook
-    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # a damaged or foreign file fails in many ways inside openpyxl
-        raise InputError(
-            "not a readable .xlsx workbook (an old .xls file must be saved as .xlsx or CSV)",
-            source=source,
-        ) from exc
-    try:
-        if not workbook.worksheets:
-            raise InputError("the workbook has no worksheet", source=source)
-        sheet = workbook.worksheets[0]
-        if isinstance(sheet, ReadOnlyWorksheet):
-            sheet.reset_dimensions()  # do not trust the stored size of the used range
-        rows = _sheet_rows(sheet.iter_rows(values_only=True), source)
+    with Sheet(data, source=source) as sheet:
+        if not sheet.header:
+            raise InputError(_EMPTY, source=source)
         collector = Collector(source, max_rows=max_rows)
-        return _read_table(rows, email_column=email_column, collector=collector, joiner=", ")
-    finally:
-        workbook.close()
+        table = _Table(
+            sheet.header,
+            line=sheet.header_line,
+            email_column=email_column,
+            collector=collector,
+            joiner=", ",
+        )
+        for line, cells in sheet.rows():
+            table.add(line, cells)
+        return table.report()
+
+
+def read_header(
+    data: bytes,
+    *,
+    filename: str,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> tuple[str, ...]:
+    """The column names of a table file, exactly as the import names its merge fields.
+
+    The one header reader: the email-column menu offers these names and `parse_csv` /
+    `parse_xlsx` use the same rules (.xlsx/.xlsm by `Sheet`, anything else as CSV, a
+    .tsv tab-delimited). Raises `InputError` when the file or its header cannot be read.
+    """
+    source = PurePath(filename).name
+    if PurePath(filename).suffix.lower() in (".xlsx", ".xlsm"):
+        with Sheet(data, source=source) as sheet:
+            if not sheet.header:
+                raise InputError(_EMPTY, source=source)
+            return _column_names(sheet.header, source=source, line=sheet.header_line)
+    text = decode(data, source=source, encoding=encoding)
+    if PurePath(filename).suffix.lower() == ".tsv":
+        delimiter = delimiter or "\t"
+    rows = _csv_rows(text, delimiter=delimiter or sniff_delimiter(text), source=source)
+    for line, cells in rows:
+        if any(cell.strip() for cell in cells):
+            return _column_names(cells, source=source, line=line)
+    raise InputError(_EMPTY, source=source)

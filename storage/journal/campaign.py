@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from core.errors import JournalWriteError
 from core.events import CampaignStatus
 from core.models import Recipient, RecipientStatus
 from core.ports import Counts, Outcome, WorkItem
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from storage.journal.store import JournalStore
 
 __all__ = ["CampaignLock", "SqliteCampaignJournal"]
+
+log = logging.getLogger(__name__)
 
 _READ_AHEAD = 64  # pending recipients read per query
 
@@ -100,7 +104,7 @@ class SqliteCampaignJournal:
 
     def close(self) -> None:
         try:
-            self._settle()
+            self._settle(quiet=True)
         finally:
             self._lock.release()
 
@@ -170,7 +174,7 @@ class SqliteCampaignJournal:
         return self._wake
 
     def counts(self) -> Counts:
-        self._settle()
+        self._settle(quiet=True)
         return self.store.counts(self.campaign_id)
 
     # -- records --------------------------------------------------------------------------
@@ -225,25 +229,41 @@ class SqliteCampaignJournal:
             )
 
     def set_status(self, status: CampaignStatus, reason: str = "") -> None:
-        self._settle()
+        # Quietly: a status must be recorded even when the noted result cannot be (full
+        # disk); that one then counts as a crash would have left it.
+        self._settle(quiet=True)
         self.store.set_status(self.campaign_id, status, reason)
 
     def sends_in_window(self, since: float) -> tuple[int, float | None]:
-        self._settle()
+        self._settle(quiet=True)
         return self.store.sends_in_window(self._key, since)
 
     # -- writing --------------------------------------------------------------------------
 
-    def _settle(self, *, intent: bool = True) -> None:
-        """Write what is noted but unwritten (not fsynced: the next durable commit does it)."""
+    def _settle(self, *, intent: bool = True, quiet: bool = False) -> None:
+        """Write what is noted but unwritten (not fsynced: the next durable commit does it).
+
+        `quiet`: a failed write (disk full) is not raised; what is noted stays noted for
+        the next commit, and if none comes, a crash's rules apply to it (a recipient whose
+        result is lost stands at "data started": UNKNOWN, never resent by itself).
+        """
         if self._sent is not None or (intent and self._intent is not None):
-            with self._transaction(intent=intent):
-                pass
+            try:
+                with self._transaction(intent=intent):
+                    pass
+            except JournalWriteError:
+                if not quiet:
+                    raise
+                log.debug("the journal could not be written; the next commit retries")
 
     def _write_behind(self) -> None:
-        """At an idle moment: the accepted result only (the data-start commit takes the intent)."""
+        """At an idle moment: the accepted result only (the data-start commit takes the intent).
+
+        A loop callback must not raise: a failed write stays noted for the next commit,
+        which raises it to the engine.
+        """
         self._behind = None
-        self._settle(intent=False)
+        self._settle(intent=False, quiet=True)
 
     @contextlib.contextmanager
     def _transaction(

@@ -14,7 +14,7 @@ from core.events import CampaignStatus
 from core.models import Account, Recipient, RecipientStatus, SendSettings, Template
 from core.ports import Counts
 from storage.codec import from_plain, to_plain
-from storage.errors import CampaignNotFoundError, JournalCorruptError
+from storage.errors import CampaignNotFoundError, JournalCorruptError, JournalWriteFailedError
 from storage.journal.campaign import CampaignLock, SqliteCampaignJournal
 from storage.journal.records import (
     AcceptedByCampaign,
@@ -44,21 +44,35 @@ class JournalStore:
 
     @contextlib.contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """BEGIN ... COMMIT; with `durable`, the commit is fsynced (synchronous=FULL)."""
+        """BEGIN ... COMMIT; with `durable`, the commit is fsynced (synchronous=FULL).
+
+        A write SQLite cannot make (`database or disk is full`, an I/O error) undoes the
+        whole transaction and raises `JournalWriteFailedError`, the one translation of
+        those errors: the engine stops the campaign on it, resumable.
+        """
         conn = self.conn
-        if durable:
-            conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
-        finally:
             if durable:
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLITE_FULL may have rolled it back already
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise JournalWriteFailedError(
+                f"the journal {self.path.name} could not be written ({exc})"
+            ) from exc
 
     # -- campaigns ----------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from core.errors import JournalWriteError
 from ui.cli import account, history, send, verify
-from ui.cli.common import EXIT_USAGE, CommandError
+from ui.cli.common import EXIT_ABORTED, EXIT_USAGE, CommandError
 
 __all__ = ["COMMANDS", "build_parser", "run"]
 
@@ -56,6 +57,9 @@ def run(argv: Sequence[str]) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except JournalWriteError as exc:  # e.g. a full disk while the campaign is created
+        print(f"error: {exc}; free some disk space and try again", file=sys.stderr)
+        return EXIT_ABORTED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

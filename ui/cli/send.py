@@ -390,7 +390,7 @@ def _summary(campaign_id: str, finished: CampaignFinished) -> int:
         print(f"Reason: {finished.reason}")
     if finished.hint:
         print(f"Hint: {finished.hint}")
-    if finished.pending and finished.status is not CampaignStatus.ABORTED:
+    if finished.pending:
         print(f"Resume with: python main.py resume {campaign_id}")
     if finished.unknown:
         print(f"Unknown results: python main.py resolve {campaign_id} --resend | --mark-sent")

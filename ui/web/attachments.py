@@ -20,6 +20,7 @@ from pathlib import Path, PurePath, PurePosixPath
 
 from nicegui import events, ui
 
+from storage.paths import ensure_private_dir
 from ui.services.state import DraftState
 from ui.web.outbox import human_size
 from ui.web.recipient_import import safe_display_name
@@ -52,8 +53,8 @@ def safe_filename(name: str) -> str:
 def store_upload(base_dir: Path, client_name: str, data: bytes) -> str:
     """Write an uploaded file under `base_dir`; returns its path relative to `base_dir`."""
     token = secrets.token_hex(_TOKEN_BYTES)
-    folder = base_dir / UPLOADS_DIR / token
-    folder.mkdir(parents=True, mode=0o700)
+    folder = ensure_private_dir(base_dir / UPLOADS_DIR) / token
+    folder.mkdir(mode=0o700)
     path = folder / safe_filename(client_name)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     with os.fdopen(descriptor, "wb") as handle:

@@ -7,8 +7,6 @@ or encoding without uploading again.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
@@ -19,9 +17,9 @@ from core.recipients import (
     detect_email_column,
     parse_bytes,
     parse_text,
-    sniff_delimiter,
+    read_header,
 )
-from core.recipients.decoding import decode, physical_lines
+from core.recipients.decoding import decode
 
 __all__ = [
     "ENCODINGS",
@@ -166,41 +164,11 @@ def email_candidates(report: ImportReport) -> list[str]:
 
 
 def header_columns(loaded: Loaded) -> tuple[str, ...]:
-    """The header row's column names, as the parser names them; () when unreadable."""
+    """The header row's column names, as the parser names them (core's one header reader)."""
     try:
-        cells = _xlsx_header(loaded.data) if loaded.suffix in {".xlsx", ".xlsm"} else None
-        if cells is None:
-            text = decode(loaded.data, source=loaded.name, encoding=loaded.encoding)
-            delimiter = "\t" if loaded.suffix == ".tsv" else sniff_delimiter(text)
-            reader = csv.reader(physical_lines(text), delimiter=delimiter)
-            cells = next((row for row in reader if any(c.strip() for c in row)), [])
-    except (InputError, csv.Error, StopIteration):
+        return read_header(loaded.data, filename=loaded.name, encoding=loaded.encoding)
+    except InputError:
         return ()
-    names = [cell.strip() for cell in cells]
-    while names and not names[-1]:
-        names.pop()
-    return tuple(name or f"column_{number}" for number, name in enumerate(names, start=1))
-
-
-def _xlsx_header(data: bytes) -> list[str]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # damaged files fail in many ways inside openpyxl
-        return []
-    try:
-        if not workbook.worksheets:
-            return []
-        for row in workbook.worksheets[0].iter_rows(values_only=True):
-            cells = ["" if value is None else str(value) for value in row]
-            if any(cell.strip() for cell in cells):
-                return cells
-        return []
-    except Exception:  # as above: damaged XML
-        return []
-    finally:
-        workbook.close()
 
 
 def with_choice(
