@@ -12,12 +12,13 @@ from core.events import CampaignFinished, EventSink
 from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, Recipient, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
-from core.ports import Clock, SystemClock, TransportLike
+from core.ports import Clock, SuppressionListLike, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.transport import SMTPTransport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
+from storage.suppression import SuppressionList
 
 __all__ = [
     "CampaignSession",
@@ -178,6 +179,7 @@ class CampaignSession:
         clock: Clock | None = None,
         transport: TransportLike | None = None,
         settings: SendSettings | None = None,
+        suppression: SuppressionListLike | None = None,
     ) -> None:
         record = store.campaign(campaign_id)
         base_dir = Path(record.base_dir)
@@ -193,6 +195,7 @@ class CampaignSession:
         self.store = store
         self.record = record
         self.journal: SqliteCampaignJournal = store.open_campaign(campaign_id)
+        self._own_suppression = SuppressionList() if suppression is None else None
         try:
             settings = settings or record.settings
             counts = self.journal.counts()
@@ -217,6 +220,7 @@ class CampaignSession:
                 host=record.account.host,
                 plan=plan.text,
                 stop_on_pause=stop_on_pause,
+                suppression=self._own_suppression if suppression is None else suppression,
             )
         except BaseException:
             self.journal.close()
@@ -232,6 +236,8 @@ class CampaignSession:
             return await self.runner.run()
         finally:
             self.journal.close()
+            if self._own_suppression is not None:
+                self._own_suppression.close()
 
     def pause(self) -> None:
         self.runner.pause()

@@ -15,6 +15,7 @@ from core.events import (
     MessageFailed,
     MessageSending,
     MessageSent,
+    MessageSkipped,
     MessageUnknown,
     Paused,
     Reconnecting,
@@ -75,6 +76,9 @@ def describe(event: Event) -> LogLine | None:
             "sending; resolve it in History (resend or mark as sent)",
             event.email,
         )
+    if isinstance(event, MessageSkipped):
+        text = f"{event.email}: skipped, on the suppression list ({event.reason})"
+        return LogLine(event.at, "info", text, event.email)
     if isinstance(event, Reconnecting):
         return LogLine(
             event.at,
@@ -96,6 +100,8 @@ def describe(event: Event) -> LogLine | None:
             f"Campaign {event.status.value}: {event.sent} accepted, {event.failed} failed, "
             f"{event.unknown} unknown, {event.pending} not sent"
         )
+        if event.skipped:
+            text += f", {event.skipped} skipped (suppression list)"
         if event.reason:
             text += f". {event.reason}"
         if event.hint:

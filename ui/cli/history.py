@@ -15,6 +15,7 @@ from storage.history import (
     recipients,
     resolve_unknown,
     retry_failed,
+    skipped_reasons,
 )
 from storage.journal import JournalError, JournalStore
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
@@ -115,8 +116,10 @@ def _status(args: argparse.Namespace) -> int:
         print(
             f"Recipients: {counts.total:,} — accepted {counts.sent:,}, failed "
             f"{counts.failed:,}, unknown {counts.unknown:,}, deferred {counts.deferred:,}, "
-            f"pending {counts.pending:,}"
+            f"pending {counts.pending:,}, skipped {counts.skipped:,}"
         )
+        for reason, count in skipped_reasons(store, record.id).items():
+            print(f"  skipped {count:,}: {reason}")
         problems = recipients(
             store,
             record.id,

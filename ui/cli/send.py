@@ -45,6 +45,7 @@ from ui.cli.common import (
     resolve_account,
 )
 from ui.cli.console import ConsoleProgress
+from ui.cli.suppress import suppressed_note
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 
@@ -200,6 +201,8 @@ def _print_preflight(report: PreflightReport) -> None:
 
 def _preview(prepared: Prepared) -> None:
     print(f"Plan: {prepared.plan.text}")
+    if note := suppressed_note(prepared.draft.recipients):
+        print(f"Note: {note}.")
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
     run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
@@ -341,6 +344,7 @@ def _summary(campaign_id: str, finished: CampaignFinished) -> int:
         f"Campaign {campaign_id} {finished.status.value}: {finished.sent:,} accepted by the "
         f"server, {finished.failed:,} failed, {finished.unknown:,} unknown, "
         f"{finished.pending:,} not sent."
+        + (f" {finished.skipped:,} skipped (suppression list)." if finished.skipped else "")
     )
     if finished.reason:
         print(f"Reason: {finished.reason}")
