@@ -49,6 +49,7 @@ class SecretKind(StrEnum):
     SMTP_PASSWORD = "smtp-password"  # noqa: S105 - a label, not a password
     OAUTH_REFRESH_TOKEN = "oauth-refresh-token"  # noqa: S105
     PROXY_PASSWORD = "proxy-password"  # noqa: S105
+    DKIM_KEY = "dkim-key"  # the DKIM private key with its domain and selector (storage.dkim_keys)
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
