@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -180,6 +180,7 @@ class CampaignSession:
         transport: TransportLike | None = None,
         settings: SendSettings | None = None,
         suppression: SuppressionListLike | None = None,
+        signer: Callable[[bytes], bytes] | None = None,
     ) -> None:
         record = store.campaign(campaign_id)
         base_dir = Path(record.base_dir)
@@ -211,7 +212,7 @@ class CampaignSession:
                 journal=self.journal,
                 transport=transport or SMTPTransport(record.account, credentials),
                 builder=MessageBuilder(
-                    record.account, record.template, campaign_id, base_dir=base_dir
+                    record.account, record.template, campaign_id, base_dir=base_dir, signer=signer
                 ),
                 sender=record.account.sender,
                 settings=settings,

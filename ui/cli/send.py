@@ -7,7 +7,7 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from ui.cli.common import (
     resolve_account,
 )
 from ui.cli.console import ConsoleProgress
+from ui.cli.dkim import signer_for_account
 from ui.cli.suppress import suppressed_note
 
 __all__ = ["exit_code", "register", "resume_campaign"]
@@ -270,7 +271,8 @@ def _send(args: argparse.Namespace) -> int:
         prepared = replace(prepared, draft=replace(draft, account=account))
         campaign_id = create_campaign(store, prepared)
         print(f"Campaign {campaign_id} created: {len(draft.recipients):,} recipients.")
-        return _run(store, campaign_id, credentials, verbose=args.verbose)
+        signer = signer_for_account(account, args.account)
+        return _run(store, campaign_id, credentials, verbose=args.verbose, signer=signer)
     finally:
         store.close()
 
@@ -300,6 +302,7 @@ def _run(
     *,
     verbose: bool = False,
     accept_changes: bool = False,
+    signer: Callable[[bytes], bytes] | None = None,
 ) -> int:
     progress = ConsoleProgress(verbose=verbose)
     try:
@@ -310,6 +313,7 @@ def _run(
             sink=progress,
             stop_on_pause=True,
             accept_changes=accept_changes,
+            signer=signer,
         )
     except (JournalError, MailerError) as exc:
         raise CommandError(str(exc)) from None
@@ -402,6 +406,14 @@ def resume_campaign(
             "already settled."
         )
         credentials = _snapshot_credentials(record.account)
-        return _run(store, record.id, credentials, verbose=verbose, accept_changes=accept_changes)
+        signer = signer_for_account(record.account)
+        return _run(
+            store,
+            record.id,
+            credentials,
+            verbose=verbose,
+            accept_changes=accept_changes,
+            signer=signer,
+        )
     finally:
         store.close()
