@@ -102,6 +102,9 @@ def test_verify_prints_a_step_report_and_exits_0(
     assert code == 0, out
     for step in ("DNS lookup", "TCP connect", "STARTTLS", "AUTH PLAIN", "sender (MAIL FROM)"):
         assert step in out
+    # The sender-domain check follows, one line each (offline here: warnings, not errors).
+    for topic in ("SPF:", "DMARC:", "alignment:", "DKIM:"):
+        assert topic in out
     assert "All steps passed" in out
     assert handle.recorder.messages == []
     assert PASSWORD not in out

@@ -22,8 +22,9 @@ from storage.dkim_keys import (
 from storage.errors import AccountNotFoundError, StorageError
 from storage.settings import SavedAccount
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError, open_settings, open_vault
+from ui.deliverability import sender_domain_report
 
-__all__ = ["register", "signer_for_account"]
+__all__ = ["print_domain_check", "register", "signer_for_account"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,6 +151,18 @@ def _remove(args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED
     print(f"Account {saved.name!r} no longer signs with DKIM.")
     return EXIT_OK
+
+
+def print_domain_check(account: Account, name: str | None) -> None:
+    """The sender-domain check's lines (warnings only: it never changes the exit code)."""
+    key = None
+    if name:
+        try:
+            key = load_key(open_vault(), name)
+        except (StorageError, InputError) as exc:
+            print(f"warning: DKIM key of {name!r} not read: {exc}", file=sys.stderr)
+    for line in sender_domain_report(account, key).lines():
+        print(line)
 
 
 def signer_for_account(account: Account, name: str | None = None) -> DkimSigner | None:

@@ -7,6 +7,7 @@ import asyncio
 
 from core.diagnose import diagnose
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, add_account_options, resolve_account
+from ui.cli.dkim import print_domain_check
 
 __all__ = ["register"]
 
@@ -30,6 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     report = asyncio.run(diagnose(account, credentials))
     for line in report.lines():
         print(line)
+    print_domain_check(account, getattr(args, "account", None))
     if report.ok:
         print("All steps passed: this account can send.")
         return EXIT_OK

@@ -1,0 +1,42 @@
+"""Deliverability use cases both faces call: the sender-domain check, spam check, plan notes."""
+
+from __future__ import annotations
+
+from core.domain_check import DkimPublished, DomainChecker, DomainReport
+from core.models import Account
+from storage.dkim_keys import DkimKey, has_key, load_key
+from storage.errors import StorageError
+from storage.vault import Vault
+
+__all__ = ["dkim_key_of", "published", "sender_domain_report"]
+
+
+def published(key: DkimKey | None) -> DkimPublished | None:
+    """What the DNS should hold for `key`."""
+    if key is None:
+        return None
+    return DkimPublished(
+        key.domain, key.selector, key.record_name, key.record_value, key.public_key_b64
+    )
+
+
+def dkim_key_of(vault: Vault, name: str | None) -> DkimKey | None:
+    """The saved account's DKIM key; None without one or when the vault cannot be read."""
+    if not name:
+        return None
+    try:
+        return load_key(vault, name) if has_key(vault, name) else None
+    except StorageError:
+        return None
+
+
+def sender_domain_report(
+    account: Account, key: DkimKey | None, *, checker: DomainChecker | None = None
+) -> DomainReport:
+    """SPF for the relay, DMARC, alignment and the DKIM record of the account's From domain.
+
+    Blocking (DNS, at most about 2 s per domain): call it in a thread from the app.
+    """
+    return (checker or DomainChecker()).check(
+        sender=account.sender, relay_host=account.host, dkim=published(key)
+    )
