@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from core.domain_check import DkimPublished, DomainChecker, DomainReport
 from core.models import Account
+from core.spam_check import SpamReport, spam_check
 from storage.dkim_keys import DkimKey, has_key, load_key
 from storage.errors import StorageError
 from storage.vault import Vault
 
-__all__ = ["dkim_key_of", "published", "sender_domain_report"]
+__all__ = ["BULK_RECIPIENTS", "dkim_key_of", "published", "sender_domain_report", "spam_reports"]
+
+BULK_RECIPIENTS = 100  # from this many recipients on, a campaign is bulk mail (List-Unsubscribe)
 
 
 def published(key: DkimKey | None) -> DkimPublished | None:
@@ -40,3 +45,8 @@ def sender_domain_report(
     return (checker or DomainChecker()).check(
         sender=account.sender, relay_host=account.host, dkim=published(key)
     )
+
+
+def spam_reports(payloads: Sequence[bytes], *, recipients: int) -> list[SpamReport]:
+    """SpamAssassin's (or the built-in) report for each payload. Blocking: a few seconds."""
+    return spam_check(payloads, bulk=recipients >= BULK_RECIPIENTS)

@@ -1,4 +1,4 @@
-"""`suppress add|import|list|remove|export`, and `send` skipping what the list holds."""
+"""`suppress` and `send` with the list; `send --check`, the spam check before sending."""
 
 from __future__ import annotations
 
@@ -80,3 +80,15 @@ def test_send_skips_a_suppressed_recipient_and_says_so(
         store.close()
     assert main(["status", campaign.id]) == 0
     assert "skipped 1: on the suppression list (unsubscribed)" in capsys.readouterr().out
+
+
+def test_send_check_scores_the_first_message_and_only_warns(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert main(send_args(handle, database, template, "--check", "--dry-run", fast=False)) == 0
+    out = capsys.readouterr().out
+    assert "Spam check (" in out and "points" in out
+    assert "Dry run: 2 messages" in out
+    assert handle.recorder.connections == 0

@@ -30,6 +30,7 @@ from ui.campaigns import (
     limited,
     prepare,
 )
+from ui.cli.checks import print_checks
 from ui.cli.common import (
     EXIT_ABORTED,
     EXIT_OK,
@@ -72,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_account_options(send)
     _add_pacing_options(send)
     send.add_argument("--dry-run", action="store_true", help="render every message, send none")
+    send.add_argument(
+        "--check",
+        action="store_true",
+        help="spam-check the first message (SpamAssassin's local rules if installed, else "
+        "built-in checks) and show the deliverability notes; only warns, never blocks",
+    )
     send.add_argument("--limit", type=_positive, metavar="N", help="only the first N recipients")
     send.add_argument("--yes", action="store_true", help="do not ask before sending")
     send.add_argument("--name", help="a name for the campaign (default: the template's name)")
@@ -253,6 +260,8 @@ def _send(args: argparse.Namespace) -> int:
         if not prepared.ok:
             _print_preflight(prepared.preflight)
             return EXIT_USAGE
+        if args.check:
+            print_checks(prepared.draft)
         if args.dry_run:
             return _dry_run(prepared)
         if prepared.unfinished and not args.new:

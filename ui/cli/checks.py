@@ -1,0 +1,24 @@
+"""`send --check`: the spam check of the first message(s), printed before the plan."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+from ui.campaigns import Draft, dry_run
+from ui.deliverability import spam_reports
+
+__all__ = ["SPAM_CHECKED", "print_checks"]
+
+SPAM_CHECKED = 1  # messages scored: the first; SpamAssassin takes a few seconds each
+
+
+def print_checks(draft: Draft) -> None:
+    """Score the first message and print the rules that fired (warnings only)."""
+    first = dry_run(replace(draft, recipients=draft.recipients[:SPAM_CHECKED])).first
+    if first is None:
+        return
+    print("Checking the first message for spam signs ...", file=sys.stderr)
+    for report in spam_reports([first.payload], recipients=len(draft.recipients)):
+        for line in report.lines():
+            print(line)
