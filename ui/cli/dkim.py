@@ -24,7 +24,7 @@ from storage.settings import SavedAccount
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError, open_settings, open_vault
 from ui.deliverability import sender_domain_report
 
-__all__ = ["print_domain_check", "register", "signer_for_account"]
+__all__ = ["dkim_domain_of", "print_domain_check", "register", "signer_for_account"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -151,6 +151,19 @@ def _remove(args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED
     print(f"Account {saved.name!r} no longer signs with DKIM.")
     return EXIT_OK
+
+
+def dkim_domain_of(name: str | None) -> str | None:
+    """The d= a saved account signs with, or None (the vault is opened only if it has a key)."""
+    if not name:
+        return None
+    try:
+        vault = open_vault()
+        key = load_key(vault, name) if has_key(vault, name) else None
+    except (StorageError, InputError) as exc:
+        print(f"warning: DKIM key of {name!r} not read: {exc}", file=sys.stderr)
+        return None
+    return None if key is None else key.domain
 
 
 def print_domain_check(account: Account, name: str | None) -> None:

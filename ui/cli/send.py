@@ -46,8 +46,8 @@ from ui.cli.common import (
     resolve_account,
 )
 from ui.cli.console import ConsoleProgress
-from ui.cli.dkim import signer_for_account
-from ui.cli.suppress import suppressed_note
+from ui.cli.dkim import dkim_domain_of, signer_for_account
+from ui.deliverability import plan_notes
 
 __all__ = ["exit_code", "register", "resume_campaign"]
 
@@ -207,10 +207,10 @@ def _print_preflight(report: PreflightReport) -> None:
         print(f"  missing merge fields: {fields}", file=sys.stderr)
 
 
-def _preview(prepared: Prepared) -> None:
+def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
     print(f"Plan: {prepared.plan.text}")
-    if note := suppressed_note(prepared.draft.recipients):
-        print(f"Note: {note}.")
+    for note in plan_notes(prepared.draft, dkim_domain=dkim_domain):
+        print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
     run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
@@ -271,7 +271,7 @@ def _send(args: argparse.Namespace) -> int:
                 f"continue it with `python main.py resume {prepared.unfinished[-1]}`, or pass "
                 "--new to start another one (people already sent to would get it again)"
             )
-        _preview(prepared)
+        _preview(prepared, dkim_domain_of(args.account))
         if not args.yes:
             _confirm(len(draft.recipients))
         account, credentials = (

@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import InputError
-from core.models import Recipient
-from core.suppression import SuppressionReason, count_suppressed, describe_suppressed
+from core.suppression import SuppressionReason
 from storage.errors import StorageError
 from storage.suppression import ImportResult, SuppressionList
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
 
-__all__ = ["register", "suppressed_note"]
+__all__ = ["register"]
 
 _SHOW_REJECTED = 20
 _REASONS = [reason.value for reason in SuppressionReason]
@@ -57,12 +55,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export = actions.add_parser("export", help="write the list as CSV (email, reason, date, note)")
     export.add_argument("--out", metavar="FILE", help="default: standard output")
     export.set_defaults(func=_export)
-
-
-def suppressed_note(recipients: Sequence[Recipient]) -> str:
-    """The plan's line: how many of `recipients` the list will skip, and why ('' for none)."""
-    with _open() as listed:
-        return describe_suppressed(count_suppressed(recipients, listed))
 
 
 def _open() -> SuppressionList:
