@@ -22,6 +22,8 @@ from ui.credentials import (
     remember_session_credentials,
     unlock_vault,
 )
+from ui.deliverability import dkim_key_of
+from ui.deliverability_view import show_domain_check
 from ui.layout import screen_title
 from ui.state import SANDBOX_KEY, get_state
 from ui.widgets import show_diagnosis, slug
@@ -217,6 +219,7 @@ def page() -> None:
         finally:
             test_button.enable()
         show_diagnosis(report, diagnosis)
+        await show_domain_check(report, account, dkim_key_of(get_state().vault, name))
         if name and diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
             forget_session_credentials(name)  # refused: ask again next time
 

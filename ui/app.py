@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from ui import accounts, compose, history, outbox, recipients, sandbox, send
+from ui import accounts, compose, deliverability_screen, history, outbox, recipients, sandbox, send
 from ui.layout import NavItem, frame, screen_title
 
 __all__ = ["SCREENS", "Screen", "home", "root", "routes"]
@@ -29,6 +29,9 @@ SCREENS: tuple[Screen, ...] = (
     Screen(NavItem("/send", "Send", "send"), send.page),
     Screen(NavItem("/history", "History", "history"), history.page),
     Screen(NavItem("/outbox", "Outbox", "inbox"), outbox.page),
+    Screen(
+        NavItem("/deliverability", "Deliverability", "verified_user"), deliverability_screen.page
+    ),
 )
 
 

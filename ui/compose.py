@@ -18,7 +18,8 @@ from core.models import BodyFormat, Template
 from core.recipients.report import ImportReport
 from storage.errors import StorageError
 from ui.attachments import AttachmentsPanel
-from ui.compose_preview import PreflightPanel, PreviewPanel
+from ui.compose_preview import PreflightPanel, PreviewPanel, preview_account
+from ui.deliverability_view import SpamCheckPanel, first_message_of_state
 from ui.layout import screen_title
 from ui.recipient_import import safe_display_name
 from ui.state import DraftState, get_state
@@ -115,6 +116,10 @@ class _ComposeScreen:
                     self.preview = PreviewPanel(draft)
                 with ui.card().classes("w-full"):
                     self.checks = PreflightPanel(draft)
+                    SpamCheckPanel(
+                        lambda: first_message_of_state(draft, preview_account()),
+                        marker="compose-spam",
+                    )
         ui.timer(_TICK_SECONDS, self.tick)
 
     # -- building --------------------------------------------------------------------------

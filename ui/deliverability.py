@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.bulk_checklist import BULK_SENDER_PER_DAY, bulk_sender_checklist, messages_per_day
+from core.dkim import DkimSigner
 from core.domain_check import DkimPublished, DomainChecker, DomainReport, Level
 from core.models import Account
 from core.spam_check import SpamReport, spam_check
@@ -21,6 +22,7 @@ __all__ = [
     "plan_notes",
     "published",
     "sender_domain_report",
+    "signer_of",
     "spam_reports",
 ]
 
@@ -44,6 +46,18 @@ def dkim_key_of(vault: Vault, name: str | None) -> DkimKey | None:
         return load_key(vault, name) if has_key(vault, name) else None
     except StorageError:
         return None
+
+
+def signer_of(vault: Vault, name: str | None) -> DkimSigner | None:
+    """The DKIM signer of saved account `name`; None when it has no key.
+
+    A key that cannot be read (a locked vault) raises `StorageError`: an account with a key
+    never sends unsigned by surprise.
+    """
+    if not name or not has_key(vault, name):
+        return None
+    key = load_key(vault, name)
+    return None if key is None else key.signer()
 
 
 def sender_domain_report(

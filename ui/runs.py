@@ -17,6 +17,7 @@ from storage.journal import CampaignLockedError, CampaignRecord, JournalError
 from storage.settings import SavedAccount
 from ui import sandbox
 from ui.campaigns import CampaignSession, InputsChangedError
+from ui.deliverability import signer_of
 from ui.monitor import CampaignMonitor
 from ui.state import ActiveCampaign, AppState
 
@@ -121,6 +122,7 @@ def launch(
         record = store.campaign(campaign_id)
         transport = transport_for(record.account)
         monitor = CampaignMonitor()
+        saved = matching_saved_account(state, record.account)
         session = CampaignSession(
             store,
             campaign_id,
@@ -128,12 +130,13 @@ def launch(
             sink=monitor,
             accept_changes=accept_changes,
             transport=transport,
+            signer=signer_of(state.vault, saved.name if saved else None),
         )
     except InputsChangedError as exc:
         raise LaunchError(str(exc), inputs_changed=True) from None
     except CampaignLockedError as exc:
         raise LaunchError(f"{exc}. Close the other one first.") from None
-    except (JournalError, MailerError) as exc:
+    except (JournalError, MailerError) as exc:  # StorageError too: a DKIM key not readable
         raise LaunchError(str(exc)) from None
     active = ActiveCampaign(session, monitor)
     state.active = active

@@ -15,6 +15,8 @@ from storage.journal import JournalError, account_key
 from ui import runs
 from ui.campaigns import Draft, Prepared, create_campaign, effective_settings, prepare
 from ui.credentials import ask_credentials, draft_account
+from ui.deliverability import dkim_key_of
+from ui.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
 from ui.layout import screen_title
 from ui.live import CampaignWatch
 from ui.monitor import LogLine
@@ -51,6 +53,8 @@ class SendScreen:
             self.plan = ui.label().classes("text-body1").mark("send-plan")
             self.preflight = ui.column().classes("w-full gap-1").mark("send-preflight")
             self.twin = ui.column().classes("w-full gap-1").mark("send-twin")
+            self.notes = ui.column().classes("w-full gap-0").mark("send-notes")
+            SpamCheckPanel(lambda: first_message_of_draft(self._draft()), marker="send-spam")
             self.test_message = TestMessage(state)
             with ui.row().classes("items-center gap-2"):
                 self.start_button = ui.button("Start sending", icon="send", on_click=self.start)
@@ -174,6 +178,8 @@ class SendScreen:
         self._show_twins(prepared.unfinished)
         self._show_plan()
         self._update_controls()
+        key = dkim_key_of(self.state.vault, self.state.draft.account_name)
+        await show_plan_notes(self.notes, draft, dkim_domain=key.domain if key else None)
         return prepared
 
     def _show_missing(self) -> None:

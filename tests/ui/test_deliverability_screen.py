@@ -1,0 +1,96 @@
+"""The Deliverability screen, the spam Check buttons and the domain lines in the app."""
+
+from __future__ import annotations
+
+from nicegui import ui
+from nicegui.testing import User
+
+from core.models import Template
+from core.recipients import parse_text
+from core.suppression import SuppressionReason
+from storage.suppression import SuppressionList
+from tests.ui.campaign_kit import fill_draft
+from ui.sandbox import SandboxServer
+from ui.state import get_state
+
+
+def _rows(user: User) -> list[dict[str, str]]:
+    table = next(iter(user.find(marker="suppress-table").elements))
+    assert isinstance(table, ui.table)
+    return list(table.rows)
+
+
+async def test_add_paste_and_remove_addresses(user: User) -> None:
+    await user.open("/deliverability")
+    await user.should_see("0 addresses on the list", marker="suppress-count")
+    user.find(marker="suppress-email").type("Ann@Example.com")
+    user.find(marker="suppress-add").click()
+    await user.should_see("1 addresses on the list", marker="suppress-count")
+    user.find(marker="suppress-paste").type("b@example.com, nope\nc@example.com")
+    user.find(marker="suppress-import").click()
+    await user.should_see("2 added, 0 already on the list, 1 rejected", marker="suppress-message")
+    assert {row["email"] for row in _rows(user)} == {
+        "Ann@Example.com",
+        "b@example.com",
+        "c@example.com",
+    }
+    table = next(iter(user.find(marker="suppress-table").elements))
+    assert isinstance(table, ui.table)
+    table.selected = [row for row in table.rows if row["email"] == "b@example.com"]
+    user.find(marker="suppress-remove").click()
+    await user.should_see("2 addresses on the list", marker="suppress-count")
+    with SuppressionList() as listed:  # the same list the engine reads
+        assert listed.reason_for("ann@example.com") == "manual"
+        assert listed.reason_for("b@example.com") is None
+
+
+async def test_bad_address_is_refused_with_the_reason(user: User) -> None:
+    await user.open("/deliverability")
+    user.find(marker="suppress-email").type("not an address")
+    user.find(marker="suppress-add").click()
+    await user.should_see("Not added", marker="suppress-message")
+
+
+async def test_export_downloads_the_list(user: User) -> None:
+    with SuppressionList() as listed:
+        listed.add("a@example.com", SuppressionReason.BOUNCED)
+    await user.open("/deliverability")
+    user.find(marker="suppress-export").click()
+    response = await user.download.next(timeout=5)
+    text = response.content.decode("utf-8")
+    assert text.splitlines()[0] == "email,reason,date,note"
+    assert "a@example.com,bounced" in text
+
+
+async def test_send_screen_spam_check_scores_the_first_message(
+    user: User, running_sandbox: SandboxServer
+) -> None:
+    fill_draft(get_state())
+    await user.open("/send")
+    await user.should_see(marker="send-preflight-ok", retries=50)
+    user.find(marker="send-spam-check").click()
+    await user.should_see("Only a warning", marker="send-spam-result", retries=100)
+    await user.should_see("Spam check (", marker="send-spam-result")
+
+
+async def test_send_screen_plan_says_who_the_list_skips(
+    user: User, running_sandbox: SandboxServer
+) -> None:
+    state = get_state()
+    fill_draft(state)
+    first = state.draft.recipients.recipients[0].email  # type: ignore[union-attr]
+    with SuppressionList() as listed:
+        listed.add(first, SuppressionReason.UNSUBSCRIBED)
+    await user.open("/send")
+    await user.should_see(
+        "1 on the suppression list (1 unsubscribed)", marker="plan-note", retries=50
+    )
+
+
+async def test_compose_spam_check_flags_an_all_caps_subject(user: User) -> None:
+    state = get_state()
+    state.draft.recipients = parse_text("ann@example.com", source="pasted")
+    state.draft.template = Template(subject="BUY NOW LIMITED OFFER", body="Hello")
+    await user.open("/compose")
+    user.find(marker="compose-spam-check").click()
+    await user.should_see("SUBJ_ALL_CAPS", marker="compose-spam-result", retries=100)
