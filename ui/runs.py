@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from core.classify import classify
@@ -203,6 +204,7 @@ async def send_test(
     to_address: str,
     *,
     base_dir: str,
+    signer: Callable[[bytes], bytes] | None = None,
 ) -> ReplyLike:
     """One message built for `recipient`, sent only to `to_address`; not journaled.
 
@@ -211,7 +213,9 @@ async def send_test(
     """
     address, smtputf8 = validate_address(to_address)
     test_template = replace(template, subject=TEST_SUBJECT_PREFIX + template.subject)
-    builder = MessageBuilder(account, test_template, "test-message", base_dir=base_dir)
+    builder = MessageBuilder(
+        account, test_template, "test-message", base_dir=base_dir, signer=signer
+    )
     built = builder.build(recipient)
     transport = transport_for(account) or SMTPTransport(account, credentials)
     try:

@@ -14,6 +14,7 @@ from core.preflight import PreflightReport
 from core.presets import Preset, get_preset
 from ui import runs
 from ui.credentials import ask_credentials, draft_account
+from ui.deliverability import signer_of
 from ui.state import AppState
 
 __all__ = ["ISSUE_LABELS", "LIMITS", "PacingForm", "TestMessage", "preset_of", "show_preflight"]
@@ -227,6 +228,7 @@ class TestMessage:
                 draft.recipients.recipients[0],
                 address,
                 base_dir=str(draft.base_dir()),
+                signer=signer_of(self.state.vault, draft.account_name),
             )
         except Exception as exc:  # shown as the next step, never as a stack trace
             self._show(f"Test not sent: {runs.describe_failure(exc, host=host)}", ok=False)

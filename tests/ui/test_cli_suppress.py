@@ -90,5 +90,6 @@ def test_send_check_scores_the_first_message_and_only_warns(
     assert main(send_args(handle, database, template, "--check", "--dry-run", fast=False)) == 0
     out = capsys.readouterr().out
     assert "Spam check (" in out and "points" in out
+    assert "Sender domain mydomain.com:" in out
     assert "Dry run: 2 messages" in out
     assert handle.recorder.connections == 0

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dkim
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from core.models import Template
+from core.models import Account, Credentials, Secret, Template
 from core.recipients import parse_text
 from core.suppression import SuppressionReason
+from storage.dkim_keys import DkimKey, generate_key, save_key
 from storage.suppression import SuppressionList
-from tests.ui.campaign_kit import fill_draft
+from tests.smtpd import ServerHandle
+from tests.ui.campaign_kit import fill_draft, plain_account, wait_until_idle
+from tests.ui.test_history import _create
+from ui import runs
 from ui.sandbox import SandboxServer
-from ui.state import get_state
+from ui.state import AppState, get_state
 
 
 def _rows(user: User) -> list[dict[str, str]]:
@@ -94,3 +100,39 @@ async def test_compose_spam_check_flags_an_all_caps_subject(user: User) -> None:
     await user.open("/compose")
     user.find(marker="compose-spam-check").click()
     await user.should_see("SUBJ_ALL_CAPS", marker="compose-spam-result", retries=100)
+
+
+def _saved_with_key(state: AppState, account: Account) -> DkimKey:
+    state.accounts.save("news", account)
+    state.passphrase.set(Secret("a long master passphrase"))
+    key = generate_key("example.com", "s1", ed25519_key=True)
+    save_key(state.vault, "news", key)
+    return key
+
+
+async def test_a_campaign_started_in_the_app_is_signed_with_the_accounts_key(
+    user: User, plain_server: ServerHandle
+) -> None:
+    state = get_state()
+    account = plain_account(plain_server.host, plain_server.port)
+    key = _saved_with_key(state, account)
+    runs.launch(state, _create(state, account), Credentials())
+    await wait_until_idle(state)
+    payloads = [message.original_content for message in plain_server.recorder.messages]
+    assert len(payloads) == 4
+    record = key.record_value.encode()
+    for payload in payloads:
+        assert dkim.verify(payload, dnsfunc=lambda name, timeout=5: record)
+
+
+async def test_a_key_behind_a_locked_vault_stops_the_start_instead_of_sending_unsigned(
+    user: User, plain_server: ServerHandle
+) -> None:
+    state = get_state()
+    account = plain_account(plain_server.host, plain_server.port)
+    _saved_with_key(state, account)
+    state.passphrase.clear()
+    state._vault = None  # a new app session: the vault is locked again
+    with pytest.raises(runs.LaunchError, match="locked"):
+        runs.launch(state, _create(state, account), Credentials())
+    assert plain_server.recorder.messages == []

@@ -1,4 +1,4 @@
-"""`send --check`: the spam check of the first message(s), printed before the plan."""
+"""`send --check`: the sender-domain check and the first message's spam score, before the plan."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 from dataclasses import replace
 
 from ui.campaigns import Draft, dry_run
+from ui.cli.dkim import print_domain_check
 from ui.deliverability import spam_reports
 
 __all__ = ["SPAM_CHECKED", "print_checks"]
@@ -13,8 +14,9 @@ __all__ = ["SPAM_CHECKED", "print_checks"]
 SPAM_CHECKED = 1  # messages scored: the first; SpamAssassin takes a few seconds each
 
 
-def print_checks(draft: Draft) -> None:
-    """Score the first message and print the rules that fired (warnings only)."""
+def print_checks(draft: Draft, account_name: str | None = None) -> None:
+    """The sender-domain check, then the first message's spam score (warnings only)."""
+    print_domain_check(draft.account, account_name)
     first = dry_run(replace(draft, recipients=draft.recipients[:SPAM_CHECKED])).first
     if first is None:
         return

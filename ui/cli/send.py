@@ -261,7 +261,7 @@ def _send(args: argparse.Namespace) -> int:
             _print_preflight(prepared.preflight)
             return EXIT_USAGE
         if args.check:
-            print_checks(prepared.draft)
+            print_checks(prepared.draft, args.account)
         if args.dry_run:
             return _dry_run(prepared)
         if prepared.unfinished and not args.new:
