@@ -81,7 +81,11 @@ def _campaign_ids(home: Path) -> list[str]:
     if not db.exists():
         return []
     with sqlite3.connect(db) as conn:
-        return [row[0] for row in conn.execute("SELECT id FROM campaigns ORDER BY created")]
+        try:
+            rows = conn.execute("SELECT id FROM campaigns ORDER BY created").fetchall()
+        except sqlite3.OperationalError:  # killed after creating the file, before its tables
+            return []
+        return [row[0] for row in rows]
 
 
 def _statuses(home: Path, campaign_id: str) -> dict[str, str]:
