@@ -33,7 +33,7 @@ class DnsLookup:
         budget: float = DEFAULT_BUDGET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.resolver = resolver or dns.resolver.Resolver()
+        self.resolver = resolver or _system_resolver()
         self.budget = budget
         self._clock = clock
         self._deadline = clock() + budget
@@ -98,3 +98,11 @@ class DnsLookup:
         return [
             parts[0].decode("ascii") for rdtype in ("A", "AAAA") for parts in self.raw(host, rdtype)
         ]
+
+
+def _system_resolver() -> dns.resolver.Resolver:
+    """The system's resolver; one with no server (every lookup a warning) if there is none."""
+    try:
+        return dns.resolver.Resolver()
+    except dns.resolver.NoResolverConfiguration:
+        return dns.resolver.Resolver(configure=False)

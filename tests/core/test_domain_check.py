@@ -196,3 +196,12 @@ def test_tags_and_alignment_rules() -> None:
     assert aligned("news.example.com", "example.com", strict=False)
     assert not aligned("news.example.com", "example.com", strict=True)
     assert not aligned("example.com", "example.org", strict=False)
+
+
+def test_a_resolver_without_servers_is_offline_not_an_error(key: DkimKey) -> None:
+    import dns.resolver
+
+    report = DomainChecker(DnsLookup(dns.resolver.Resolver(configure=False))).check(
+        sender=SENDER, relay_host=RELAY, dkim=published(key)
+    )
+    assert [f.level for f in report.findings] == [Level.WARN] * 4, report.lines()

@@ -10,7 +10,7 @@ from nicegui.testing import User
 from core.models import Account, Credentials, Secret, Template
 from core.recipients import parse_text
 from core.suppression import SuppressionReason
-from storage.dkim_keys import DkimKey, generate_key, save_key
+from storage.dkim_keys import DkimKey, generate_key, load_key, save_key
 from storage.suppression import SuppressionList
 from tests.smtpd import ServerHandle
 from tests.ui.campaign_kit import fill_draft, plain_account, wait_until_idle
@@ -136,3 +136,19 @@ async def test_a_key_behind_a_locked_vault_stops_the_start_instead_of_sending_un
     with pytest.raises(runs.LaunchError, match="locked"):
         runs.launch(state, _create(state, account), Credentials())
     assert plain_server.recorder.messages == []
+
+
+async def test_dkim_section_generates_a_key_and_shows_the_record(user: User) -> None:
+    state = get_state()
+    state.accounts.save("news", plain_account("127.0.0.1", 2525))
+    state.passphrase.set(Secret("a long master passphrase"))
+    await user.open("/deliverability")
+    user.find(marker="dkim-account").click()
+    user.find("news").click()
+    await user.should_see("no DKIM key", marker="dkim-message")
+    user.find(marker="dkim-selector").clear().type("mail2026")
+    user.find(marker="dkim-generate").click()
+    await user.should_see("Name: mail2026._domainkey.example.com", marker="dkim-record-name")
+    await user.should_see("Value: v=DKIM1; k=rsa; p=", marker="dkim-record-value")
+    key = load_key(state.vault, "news")
+    assert key is not None and key.selector == "mail2026"
