@@ -21,6 +21,7 @@ _XLSX_RSS = 300 * _MIB  # issue 11: a 100,000-row XLSX import stays under this
 _QUOTABLE_N = 2_000  # runs at least this big are the ones to quote
 _QUOTABLE_REPS = 3
 _INTERVAL_TOLERANCE = 0.05  # the median interval within 5 % of the delay
+_DKIM_TARGET_MS = {"rsa-sha256": 2.0, "ed25519-sha256": 1.0}  # per ~2 KB message
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,15 @@ def targets(runs: Sequence[Run], extras: Sequence[Extra]) -> list[Target]:
                 f"big campaign ({what}) under {_mb(_CAMPAIGN_RSS)} peak RSS",
                 "not measured" if extra is None else _mb(extra.max_rss),
                 None if extra is None else extra.max_rss < _CAMPAIGN_RSS,
+            )
+        )
+    for algorithm, bound in _DKIM_TARGET_MS.items():
+        signing = _extra(extras, f"dkim-{algorithm}")
+        out.append(
+            Target(
+                f"DKIM signing ({algorithm}) at most {bound:.0f} ms per ~2 KB message",
+                "not measured" if signing is None else f"{signing.detail['ms_per_msg']:.3f} ms",
+                None if signing is None else signing.detail["ms_per_msg"] <= bound,
             )
         )
     interval = _extra(extras, "interval")

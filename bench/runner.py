@@ -296,10 +296,15 @@ def run_extras(
     progress: Callable[[str], None],
 ) -> list[Extra]:
     """Pacing at 200 ms; and, with `big`, the CSV import, a dry run and a campaign that big."""
+    from bench.dkim_cost import measure_dkim  # imports the app's own modules
+
     env = _env(peers)
+    extras = measure_dkim(SCRATCH)
+    for row in extras:
+        progress(f"{row.key:20s} {row.detail['ms_per_msg']:.3f} ms per message")
     slow = [PY, "-m", "bench.sink", "--data-delay-ms", str(_SLOW_REPLY_MS)]
     with SinkProcess(slow, env=env, cwd=ROOT) as sink:
-        extras = [_interval(sink, peers, workloads(_INTERVAL_SENDS))]
+        extras.append(_interval(sink, peers, workloads(_INTERVAL_SENDS)))
     shown = {k: round(v, 1) for k, v in extras[-1].detail.items()}
     progress(f"interval             {extras[-1].error or shown}")
     if settings.big:

@@ -20,6 +20,7 @@ from core.events import (
     MessageFailed,
     MessageSending,
     MessageSent,
+    MessageSkipped,
     MessageUnknown,
     Paused,
     Reconnecting,
@@ -34,10 +35,12 @@ from core.ports import (
     Clock,
     MessageBuilderLike,
     Outcome,
+    SuppressionListLike,
     SystemClock,
     TransportLike,
     WorkItem,
 )
+from core.suppression import is_no_such_user
 
 __all__ = ["CampaignRunner", "Control"]
 
@@ -95,6 +98,7 @@ class CampaignRunner:
         plan: str = "",
         stop_on_pause: bool = False,
         rng: random.Random | None = None,
+        suppression: SuppressionListLike | None = None,
     ) -> None:
         self.journal = journal
         self.transport = transport
@@ -107,6 +111,8 @@ class CampaignRunner:
         self.plan = plan
         self.stop_on_pause = stop_on_pause  # the CLI exits on a pause that needs a person
         self.rng = rng or random.Random()
+        self.suppression = suppression  # checked as each recipient's turn comes
+        self._bounces: list[tuple[str, str]] = []  # "no such user" in the current failure run
         self.throttle = Throttle(
             settings.delay_ms, factor=settings.throttle_factor, max_ms=settings.throttle_max_ms
         )
@@ -168,6 +174,7 @@ class CampaignRunner:
             await self._close_quietly()
             raise
         await self._close_quietly()
+        self._suppress_bounces()
         try:
             self.journal.flush()
             self._set_status(stop.status, stop.reason)
@@ -187,6 +194,7 @@ class CampaignRunner:
             counts.remaining,
             stop.reason,
             stop.hint,
+            counts.skipped,
         )
         self._emit(finished)
         return finished
@@ -205,6 +213,8 @@ class CampaignRunner:
                 self.journal.flush()
                 self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
                 await self._sleep(wake - now)
+                continue
+            if self._skip_suppressed(item, now):
                 continue
             if await self._daily_cap_reached(now):
                 continue
@@ -237,6 +247,25 @@ class CampaignRunner:
             self._set_status(CampaignStatus.RUNNING)
             self._emit(Resumed(self.clock.now()))
         return None
+
+    def _skip_suppressed(self, item: WorkItem, now: float) -> bool:
+        """Journal a recipient on the suppression list as skipped, with the reason."""
+        if self.suppression is None:
+            return False
+        reason = self.suppression.reason_for(item.recipient.email)
+        if reason is None:
+            return False
+        text = f"on the suppression list ({reason})"
+        self.journal.result(item, Outcome(RecipientStatus.SKIPPED, now, text=text))
+        self._emit(MessageSkipped(item.seq, item.recipient.email, now, reason))
+        return True
+
+    def _suppress_bounces(self) -> None:
+        """The failure run ended without pausing the campaign: its bad addresses are real."""
+        bounces, self._bounces = self._bounces, []
+        if self.suppression is not None:
+            for email, text in bounces:
+                self.suppression.add_bounce(email, note=text)
 
     async def _daily_cap_reached(self, now: float) -> bool:
         cap = self.settings.daily_cap
@@ -348,6 +377,7 @@ class CampaignRunner:
         )
         self._session_failures = 0
         self._consecutive_permanent = 0
+        self._suppress_bounces()
         self.throttle.recover()
         return None
 
@@ -408,9 +438,12 @@ class CampaignRunner:
             MessageFailed(item.seq, item.recipient.email, now, exc.code, exc.enhanced, text, reason)
         )
         if count:
+            if is_no_such_user(exc):
+                self._bounces.append((item.recipient.email, text))
             self._consecutive_permanent += 1
             limit = self.settings.max_consecutive_permanent
             if limit and self._consecutive_permanent >= limit:
+                self._bounces.clear()  # a run of failures smells of configuration, not addresses
                 self.pause(
                     f"{self._consecutive_permanent} permanent failures in a row",
                     "Something may be wrong for everyone (sender, content, reputation): "

@@ -16,6 +16,7 @@ __all__ = [
     "MessageFailed",
     "MessageSending",
     "MessageSent",
+    "MessageSkipped",
     "MessageUnknown",
     "Paused",
     "Reconnecting",
@@ -95,6 +96,16 @@ class MessageUnknown:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSkipped:
+    """Not sent: the address is on the suppression list (`reason`: bounced, unsubscribed ...)."""
+
+    seq: int
+    email: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reconnecting:
     at: float
     attempt: int
@@ -140,6 +151,7 @@ class CampaignFinished:
     pending: int
     reason: str = ""
     hint: str = ""
+    skipped: int = 0  # on the suppression list
 
 
 Event = (
@@ -149,6 +161,7 @@ Event = (
     | MessageDeferred
     | MessageFailed
     | MessageUnknown
+    | MessageSkipped
     | Reconnecting
     | Waiting
     | Paused

@@ -141,6 +141,7 @@ class MessageBuilder:
         compiled: CompiledTemplate | None = None,
         fast_path: bool = True,
         clock: Callable[[], float] = time.time,
+        signer: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.account = account
         self.template = template
@@ -148,6 +149,7 @@ class MessageBuilder:
         self.base_dir = Path(base_dir)
         self.compiled = compiled if compiled is not None else CompiledTemplate(template)
         self.fast_path = fast_path
+        self.signer = signer  # the last step of every build, e.g. `core.dkim.DkimSigner`
         self.fast_builds = 0  # counters for benchmarks and tests
         self.slow_builds = 0
         self._clock = clock
@@ -215,6 +217,8 @@ class MessageBuilder:
                 attachments = self._shared if own is None else (*self._shared, own)
                 payload = self._email_message(heads, rendered, attachments)
                 self.slow_builds += 1
+        if self.signer is not None:
+            payload = self.signer(payload)
         return BuiltMessage(
             payload=payload,
             message_id=heads.message_id,

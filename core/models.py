@@ -380,3 +380,4 @@ class RecipientStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"  # message sent, reply lost: waits for a person
+    SKIPPED = "skipped"  # on the suppression list when its turn came: never sent

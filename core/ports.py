@@ -19,6 +19,7 @@ __all__ = [
     "MessageBuilderLike",
     "Outcome",
     "ReplyLike",
+    "SuppressionListLike",
     "SystemClock",
     "TransportLike",
     "WorkItem",
@@ -58,10 +59,11 @@ class Counts:
     sent: int = 0
     failed: int = 0
     unknown: int = 0
+    skipped: int = 0  # on the suppression list when their turn came
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.unknown
+        return self.sent + self.failed + self.unknown + self.skipped
 
     @property
     def remaining(self) -> int:
@@ -148,6 +150,16 @@ class BuiltMessageLike(Protocol):
 
 class MessageBuilderLike(Protocol):
     def build(self, recipient: Recipient) -> BuiltMessageLike: ...
+
+
+class SuppressionListLike(Protocol):
+    """Addresses never to mail again (implemented in `storage.suppression`)."""
+
+    def reason_for(self, email: str) -> str | None:
+        """Why `email` is suppressed, or None to send to it."""
+
+    def add_bounce(self, email: str, *, note: str) -> None:
+        """A permanent "no such user" reply: never mail `email` again."""
 
 
 class Clock(Protocol):

@@ -14,6 +14,7 @@ from core.events import (
     MessageFailed,
     MessageSending,
     MessageSent,
+    MessageSkipped,
     MessageUnknown,
     Paused,
     Resumed,
@@ -33,6 +34,7 @@ class ProgressTracker:
     sent: int = 0
     failed: int = 0
     unknown: int = 0
+    skipped: int = 0  # on the suppression list
     deferred: int = 0  # recipients waiting for a retry right now
     done_before: int = 0  # already settled when this run started (a resume)
     status: CampaignStatus = CampaignStatus.DRAFT
@@ -59,6 +61,9 @@ class ProgressTracker:
         elif isinstance(event, MessageUnknown):
             self._settle(event.seq)
             self.unknown += 1
+        elif isinstance(event, MessageSkipped):
+            self._settle(event.seq)
+            self.skipped += 1
         elif isinstance(event, MessageDeferred):
             self._deferred_seqs.add(event.seq)
             self.deferred = len(self._deferred_seqs)
@@ -84,8 +89,8 @@ class ProgressTracker:
 
     @property
     def done(self) -> int:
-        """Recipients settled (sent, failed or unknown), including those before a resume."""
-        return self.done_before + self.sent + self.failed + self.unknown
+        """Recipients settled (sent, failed, unknown, skipped), including those before a resume."""
+        return self.done_before + self.sent + self.failed + self.unknown + self.skipped
 
     @property
     def fraction(self) -> float:

@@ -52,6 +52,7 @@ class SecretKind(StrEnum):
     OAUTH_REFRESH_TOKEN = "oauth-refresh-token"  # noqa: S105
     OAUTH_CLIENT_SECRET = "oauth-client-secret"  # noqa: S105 - a Google Desktop client's secret
     PROXY_PASSWORD = "proxy-password"  # noqa: S105
+    DKIM_KEY = "dkim-key"  # the DKIM private key with its domain and selector (storage.dkim_keys)
 
 
 def _canonical(params: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "resolve_unknown",
     "retry_failed",
     "safe_cell",
+    "skipped_reasons",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -155,6 +156,15 @@ def _iter_recipients(
             r[10],
             json.loads(r[11]),
         )
+
+
+def skipped_reasons(store: JournalStore, campaign_id: str) -> dict[str, int]:
+    """Skipped recipients of a campaign by reason (the text the engine journaled)."""
+    rows = store.conn.execute(
+        "SELECT text, count(*) FROM recipients WHERE campaign_id=? AND status=? GROUP BY text",
+        (campaign_id, RecipientStatus.SKIPPED.value),
+    ).fetchall()
+    return {str(text): int(count) for text, count in rows}
 
 
 def attempts(store: JournalStore, campaign_id: str, seq: int) -> list[AttemptRow]:

@@ -268,6 +268,7 @@ class JournalStore:
             sent=by.get("sent", 0),
             failed=by.get("failed", 0),
             unknown=by.get("unknown", 0) + by.get(IN_FLIGHT_DATA, 0),
+            skipped=by.get("skipped", 0),
         )
 
     def sends_in_window(self, key: str, since: float) -> tuple[int, float | None]:

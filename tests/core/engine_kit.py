@@ -11,6 +11,7 @@ from types import MappingProxyType
 from core.engine import CampaignRunner
 from core.events import Event
 from core.models import Account, Recipient, SendSettings, Template
+from core.ports import SuppressionListLike
 from core.transport import SMTPTransport
 from storage.journal import JournalStore, SqliteCampaignJournal
 
@@ -88,6 +89,7 @@ def make_campaign(
     *,
     transport: SMTPTransport | None = None,
     stop_on_pause: bool = True,
+    suppression: SuppressionListLike | None = None,
 ) -> Harness:
     store = JournalStore(tmp_path / "journal.sqlite3")
     campaign_id = store.create_campaign(
@@ -110,5 +112,6 @@ def make_campaign(
         sink=events.append,
         host=account.host,
         stop_on_pause=stop_on_pause,
+        suppression=suppression,
     )
     return Harness(store, journal, runner, clock, events)

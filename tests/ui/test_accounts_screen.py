@@ -260,6 +260,10 @@ async def test_connection_test_shows_a_tick_for_every_step(
         assert any(text.startswith(f"{step} · ") and text.endswith(" ms") for text in names), step
     assert len(user.find(marker="diagnosis-ok").elements) >= 6
     assert starttls_server.recorder.auth_attempts == [(USER, "PLAIN", True)]
+    # Then the sender domain's DNS, one line each (no DNS here: warnings, never a failure).
+    await user.should_see(marker="domain-check", retries=100)
+    for topic in ("spf", "dmarc", "alignment", "dkim"):
+        await user.should_see(marker=f"domain-{topic}")
 
 
 async def test_wrong_password_shows_the_auth_hint(

@@ -76,6 +76,9 @@ def test_verify_prints_a_step_report_and_exits_0(
     assert code == 0, out
     for step in ("DNS lookup", "TCP connect", "STARTTLS", "AUTH PLAIN", "sender (MAIL FROM)"):
         assert step in out
+    # The sender-domain check follows, one line each (offline here: warnings, not errors).
+    for topic in ("SPF:", "DMARC:", "alignment:", "DKIM:"):
+        assert topic in out
     assert "All steps passed" in out
     assert handle.recorder.messages == []
     assert PASSWORD not in out
@@ -165,6 +168,8 @@ def test_refused_recipient_exits_1_then_export_and_retry(
 
     assert main(["status", campaign_id]) == 1
     assert "no such user" in capsys.readouterr().out
+    # "no such user" put the address on the suppression list: a retry takes it off first.
+    assert main(["suppress", "remove", "bob@bobdomain.com"]) == 0
     assert main(["retry-failed", campaign_id, "--verbose"]) == 0  # the server accepts now
     assert handle.recorder.recipients().count("bob@bobdomain.com") == 1
     assert main(["campaigns"]) == 0

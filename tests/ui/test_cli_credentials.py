@@ -99,7 +99,7 @@ def test_a_saved_oauth_account_keeps_its_token_and_proxy_password_for_resume_and
     campaign_id = _campaign_id(capsys.readouterr().out)
 
     recorder.mail_reply = None
-    recorder.rcpt_replies["bob@example.com"] = ["550 5.1.1 no such user"]
+    recorder.rcpt_replies["bob@example.com"] = ["550 5.7.1 not allowed today"]  # not a bounce
     assert main(["resume", campaign_id]) == 1  # resumed with the vault's token and proxy
     assert recorder.recipients() == ["ann@example.com"]
     assert main(["retry-failed", campaign_id]) == 0

@@ -165,7 +165,8 @@ async def test_retry_failed_puts_them_back_and_resumes(
 ) -> None:
     state = get_state()
     recorder = plain_server.recorder
-    recorder.rcpt_replies["bob@example.org"] = ["550 5.1.1 no such user"]  # once, then 250
+    # Once, then 250. Not 5.1.1: "no such user" would put bob on the suppression list.
+    recorder.rcpt_replies["bob@example.org"] = ["550 5.7.1 not now"]
     campaign_id = await _run(state, plain_account(plain_server.host, plain_server.port))
     assert "bob@example.org" not in recorder.recipients()
     await user.open(f"/history/{campaign_id}")

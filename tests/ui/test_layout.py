@@ -17,7 +17,7 @@ async def test_home_shows_header_and_every_navigation_link(user: User) -> None:
         await user.should_see(screen.nav.title)
 
 
-def test_navigation_covers_the_six_screens() -> None:
+def test_navigation_covers_the_seven_screens() -> None:
     assert [screen.nav.path for screen in SCREENS] == [
         "/accounts",
         "/recipients",
@@ -25,6 +25,7 @@ def test_navigation_covers_the_six_screens() -> None:
         "/send",
         "/history",
         "/outbox",
+        "/deliverability",
     ]
     assert SCREENS[0].nav.marker == "nav-accounts"
     assert "/outbox/{message_id}" in routes()

@@ -16,6 +16,7 @@ from storage.journal.history import (
     recipients,
     resolve_unknown,
     retry_failed,
+    skipped_reasons,
 )
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
 from ui.services.durations import slowest_lines
@@ -116,8 +117,10 @@ def _status(args: argparse.Namespace) -> int:
         print(
             f"Recipients: {counts.total:,} — accepted {counts.sent:,}, failed "
             f"{counts.failed:,}, unknown {counts.unknown:,}, deferred {counts.deferred:,}, "
-            f"pending {counts.pending:,}"
+            f"pending {counts.pending:,}, skipped {counts.skipped:,}"
         )
+        for reason, count in skipped_reasons(store, record.id).items():
+            print(f"  skipped {count:,}: {reason}")
         problems = recipients(
             store,
             record.id,

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from core.models import Account, Credentials, SendSettings
 from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
+from ui.cli.checks import print_checks
 from ui.cli.common import (
     EXIT_ABORTED,
     EXIT_OK,
@@ -31,6 +32,7 @@ from ui.cli.common import (
     saved_account,
 )
 from ui.cli.console import ConsoleProgress
+from ui.cli.dkim import dkim_domain_of, signer_for_account
 from ui.services.campaigns import (
     CampaignSession,
     Draft,
@@ -40,6 +42,7 @@ from ui.services.campaigns import (
     limited,
     prepare,
 )
+from ui.services.deliverability import plan_notes
 from ui.services.starting import (
     Choice,
     NotStartedError,
@@ -71,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_account_options(send)
     _add_pacing_options(send)
     send.add_argument("--dry-run", action="store_true", help="render every message, send none")
+    send.add_argument(
+        "--check",
+        action="store_true",
+        help="spam-check the first message (SpamAssassin's local rules if installed, else "
+        "built-in checks) and show the deliverability notes; only warns, never blocks",
+    )
     send.add_argument("--limit", type=_positive, metavar="N", help="only the first N recipients")
     send.add_argument("--yes", action="store_true", help="do not ask before sending")
     send.add_argument("--name", help="a name for the campaign (default: the template's name)")
@@ -210,11 +219,13 @@ def _print_preflight(report: PreflightReport) -> None:
         print(f"  missing merge fields: {fields}", file=sys.stderr)
 
 
-def _preview(prepared: Prepared) -> None:
+def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
     account = prepared.draft.account
     print(f"Account: {account.sender} through {account.host}:{account.port}")
     print(f"Recipients: {len(prepared.draft.recipients):,}")
     print(f"Plan: {prepared.plan.text}")
+    for note in plan_notes(prepared.draft, dkim_domain=dkim_domain):
+        print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
     run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
@@ -252,9 +263,9 @@ def _twin_choice(prepared: Prepared, *, new: bool, only_new: bool) -> Choice:
     raise CommandError("nothing sent", EXIT_ABORTED)
 
 
-def _confirm(prepared: Prepared, *, yes: bool) -> bool:
+def _confirm(prepared: Prepared, *, yes: bool, dkim_domain: str | None = None) -> bool:
     """Show what will happen and ask (a choice about a twin was made already)."""
-    _preview(prepared)
+    _preview(prepared, dkim_domain)
     if yes:
         return True
     if not sys.stdin.isatty():
@@ -295,6 +306,8 @@ def _send(args: argparse.Namespace) -> int:
         if not prepared.ok:
             _print_preflight(prepared.preflight)
             return EXIT_USAGE
+        if args.check:
+            print_checks(prepared.draft, args.account)
         if args.dry_run:
             return _dry_run(prepared)
 
@@ -302,7 +315,7 @@ def _send(args: argparse.Namespace) -> int:
             return _twin_choice(checked, new=args.new, only_new=args.only_new)
 
         async def confirm(checked: Prepared) -> bool:
-            return _confirm(checked, yes=args.yes)
+            return _confirm(checked, yes=args.yes, dkim_domain=dkim_domain_of(args.account))
 
         async def secrets(account: Account) -> Credentials | CredentialProvider:
             return resolve_credentials(account, saved_name=args.account, given=given)
@@ -315,7 +328,10 @@ def _send(args: argparse.Namespace) -> int:
         except NotStartedError as exc:
             raise CommandError(str(exc)) from None
         print(f"Campaign {started.campaign_id} created: {len(draft.recipients):,} recipients.")
-        return _run(store, started.campaign_id, started.credentials, verbose=args.verbose)
+        signer = signer_for_account(started.prepared.draft.account, args.account)
+        return _run(
+            store, started.campaign_id, started.credentials, verbose=args.verbose, signer=signer
+        )
     finally:
         store.close()
 
@@ -341,6 +357,7 @@ def _run(
     *,
     verbose: bool = False,
     accept_changes: bool = False,
+    signer: Callable[[bytes], bytes] | None = None,
 ) -> int:
     progress = ConsoleProgress(verbose=verbose)
     try:
@@ -351,6 +368,7 @@ def _run(
             sink=progress,
             stop_on_pause=True,
             accept_changes=accept_changes,
+            signer=signer,
         )
     except (JournalError, MailerError) as exc:
         raise CommandError(str(exc)) from None
@@ -385,6 +403,7 @@ def _summary(campaign_id: str, finished: CampaignFinished) -> int:
         f"Campaign {campaign_id} {finished.status.value}: {finished.sent:,} accepted by the "
         f"server, {finished.failed:,} failed, {finished.unknown:,} unknown, "
         f"{finished.pending:,} not sent."
+        + (f" {finished.skipped:,} skipped (suppression list)." if finished.skipped else "")
     )
     if finished.reason:
         print(f"Reason: {finished.reason}")
@@ -427,6 +446,14 @@ def resume_campaign(
             "already settled."
         )
         credentials = resolve_credentials(record.account)
-        return _run(store, record.id, credentials, verbose=verbose, accept_changes=accept_changes)
+        signer = signer_for_account(record.account)
+        return _run(
+            store,
+            record.id,
+            credentials,
+            verbose=verbose,
+            accept_changes=accept_changes,
+            signer=signer,
+        )
     finally:
         store.close()

@@ -17,6 +17,7 @@ from ui.cli.common import (
     add_account_options,
     resolve_account,
 )
+from ui.cli.dkim import print_domain_check
 
 __all__ = ["register"]
 
@@ -71,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK if report.ok else EXIT_SOME_FAILED
     for line in report.lines():
         print(line)
+    print_domain_check(account, getattr(args, "account", None))
     if report.ok:
         print("All steps passed: this account can send.")
         return EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -15,13 +15,14 @@ from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, Recipient, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
-from core.ports import Clock, SystemClock, TransportLike
+from core.ports import Clock, SuppressionListLike, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.recipients.address import identity
 from core.transport import make_transport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
+from storage.suppression import SuppressionList
 
 __all__ = [
     "CampaignSession",
@@ -243,6 +244,8 @@ class CampaignSession:
         clock: Clock | None = None,
         transport: TransportLike | None = None,
         settings: SendSettings | None = None,
+        suppression: SuppressionListLike | None = None,
+        signer: Callable[[bytes], bytes] | None = None,
     ) -> None:
         record = store.campaign(campaign_id)
         base_dir = Path(record.base_dir)
@@ -258,6 +261,7 @@ class CampaignSession:
         self.store = store
         self.record = record
         self.journal: SqliteCampaignJournal = store.open_campaign(campaign_id)
+        self._own_suppression = SuppressionList() if suppression is None else None
         try:
             settings = settings or record.settings
             counts = self.journal.counts()
@@ -273,7 +277,7 @@ class CampaignSession:
                 journal=self.journal,
                 transport=transport or make_transport(record.account, credentials),
                 builder=MessageBuilder(
-                    record.account, record.template, campaign_id, base_dir=base_dir
+                    record.account, record.template, campaign_id, base_dir=base_dir, signer=signer
                 ),
                 sender=record.account.sender,
                 settings=settings,
@@ -282,6 +286,7 @@ class CampaignSession:
                 host=record.account.host,
                 plan=plan.text,
                 stop_on_pause=stop_on_pause,
+                suppression=self._own_suppression if suppression is None else suppression,
             )
         except BaseException:
             self.journal.close()
@@ -297,6 +302,8 @@ class CampaignSession:
             return await self.runner.run()
         finally:
             self.journal.close()
+            if self._own_suppression is not None:
+                self._own_suppression.close()
 
     def pause(self) -> None:
         self.runner.pause()

@@ -13,8 +13,8 @@ from core.events import (
     Event,
     MessageDeferred,
     MessageFailed,
-    MessageSending,
     MessageSent,
+    MessageSkipped,
     MessageUnknown,
     Paused,
     Reconnecting,
@@ -46,8 +46,12 @@ def _clock(at: float) -> str:
 
 def describe(event: Event) -> LogLine | None:
     """The log line for an event (None for events that do not deserve one)."""
-    if isinstance(event, CampaignStarted):
-        return LogLine(event.at, "info", f"Campaign {event.campaign_id} started: {event.plan}")
+    line = _describe_message(event)
+    return line if line is not None else _describe_campaign(event)
+
+
+def _describe_message(event: Event) -> LogLine | None:
+    """What happened to one recipient."""
     if isinstance(event, MessageSent):
         took = format_seconds(event.seconds)
         return LogLine(
@@ -80,6 +84,16 @@ def describe(event: Event) -> LogLine | None:
             "sending; resolve it in History (resend or mark as sent)",
             event.email,
         )
+    if isinstance(event, MessageSkipped):
+        text = f"{event.email}: skipped, on the suppression list ({event.reason})"
+        return LogLine(event.at, "info", text, event.email)
+    return None
+
+
+def _describe_campaign(event: Event) -> LogLine | None:
+    """What happened to the campaign as a whole."""
+    if isinstance(event, CampaignStarted):
+        return LogLine(event.at, "info", f"Campaign {event.campaign_id} started: {event.plan}")
     if isinstance(event, Reconnecting):
         return LogLine(
             event.at,
@@ -101,13 +115,13 @@ def describe(event: Event) -> LogLine | None:
             f"Campaign {event.status.value}: {event.sent} accepted, {event.failed} failed, "
             f"{event.unknown} unknown, {event.pending} not sent"
         )
+        if event.skipped:
+            text += f", {event.skipped} skipped (suppression list)"
         if event.reason:
             text += f". {event.reason}"
         if event.hint:
             text += f" {event.hint}"
         return LogLine(event.at, level, text)
-    if isinstance(event, MessageSending):
-        return None
     return None
 
 

@@ -14,9 +14,12 @@ from core.models import Account, Credentials, Recipient, Template
 from core.ports import ReplyLike, TransportLike
 from core.recipients import validate_address
 from core.transport import make_transport
+from storage.errors import StorageError
 from storage.journal import CampaignLockedError, CampaignRecord, JournalError
+from storage.settings import SavedAccount
 from ui.services import sandbox
 from ui.services.campaigns import CampaignSession, InputsChangedError
+from ui.services.deliverability import signer_of
 from ui.services.monitor import CampaignMonitor
 from ui.services.state import ActiveCampaign, AppState
 
@@ -114,6 +117,7 @@ def launch(
         record = store.campaign(campaign_id)
         transport = transport_for(record.account)
         monitor = CampaignMonitor()
+        saved = matching_saved_account(state, record.account)
         session = CampaignSession(
             store,
             campaign_id,
@@ -121,17 +125,30 @@ def launch(
             sink=monitor,
             accept_changes=accept_changes,
             transport=transport,
+            signer=signer_of(state.vault, saved.name if saved else None),
         )
     except InputsChangedError as exc:
         raise LaunchError(str(exc), inputs_changed=True) from None
     except CampaignLockedError as exc:
         raise LaunchError(f"{exc}. Close the other one first.") from None
-    except (JournalError, MailerError) as exc:
+    except (JournalError, MailerError) as exc:  # StorageError too: a DKIM key not readable
         raise LaunchError(str(exc)) from None
     active = ActiveCampaign(session, monitor)
     state.active = active
     active.start(state.spawn)
     return active
+
+
+def matching_saved_account(state: AppState, account: Account) -> SavedAccount | None:
+    """The saved account that logs in as the same user at the same host (host without case)."""
+    try:
+        saved_accounts = state.accounts.accounts()
+    except StorageError:
+        return None
+    key = (account.host.lower(), account.username)
+    return next(
+        (s for s in saved_accounts if (s.account.host.lower(), s.account.username) == key), None
+    )
 
 
 async def campaign_credentials(
@@ -168,6 +185,7 @@ async def send_test(
     to_address: str,
     *,
     base_dir: str,
+    signer: Callable[[bytes], bytes] | None = None,
 ) -> ReplyLike:
     """One message built for `recipient`, sent only to `to_address`; not journaled.
 
@@ -176,7 +194,9 @@ async def send_test(
     """
     address, smtputf8 = validate_address(to_address)
     test_template = replace(template, subject=TEST_SUBJECT_PREFIX + template.subject)
-    builder = MessageBuilder(account, test_template, "test-message", base_dir=base_dir)
+    builder = MessageBuilder(
+        account, test_template, "test-message", base_dir=base_dir, signer=signer
+    )
     built = builder.build(recipient)
     transport = transport_for(account) or make_transport(account, credentials)
     try:

@@ -13,6 +13,7 @@ from core.models import Account, Credentials
 from storage.errors import StorageError, WrongPassphraseError
 from storage.settings import SavedAccount
 from ui.services import sandbox
+from ui.services.deliverability import dkim_key_of
 from ui.services.state import SANDBOX_KEY, get_state
 from ui.web.account_form import AccountForm
 from ui.web.credentials import (
@@ -21,6 +22,7 @@ from ui.web.credentials import (
     unlock_vault,
     web_resolver,
 )
+from ui.web.deliverability_view import show_domain_check
 from ui.web.diagnosis_report import ReportButton
 from ui.web.layout import screen_title
 from ui.web.signin import SignInCard, describe_sign_in, keep_sign_in, sign_out_button
@@ -224,7 +226,10 @@ class AccountsScreen:
         ui.notify(f"Saved {saved.name}.{note}", type="positive")
 
     async def run_check(
-        self, account: Account, credentials: Credentials | CredentialProvider
+        self,
+        account: Account,
+        credentials: Credentials | CredentialProvider,
+        name: str | None = None,
     ) -> None:
         self.report_card.set_visibility(True)
         self.report.clear()
@@ -238,6 +243,7 @@ class AccountsScreen:
             self.test_button.enable()
         show_diagnosis(self.report, diagnosis)
         self.report_button.show_for(diagnosis)
+        await show_domain_check(self.report, account, dkim_key_of(self.state.vault, name))
         if diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:
             web_resolver().forget(account)  # refused: ask again next time
 
@@ -254,7 +260,7 @@ class AccountsScreen:
         )
         if credentials is None:
             return
-        await self.run_check(account, credentials)
+        await self.run_check(account, credentials, self.form.editing)
 
     async def test_saved(self, name: str) -> None:
         credentials = await ask_credentials(name)
@@ -265,7 +271,7 @@ class AccountsScreen:
         except StorageError as exc:
             ui.notify(str(exc), type="negative")
             return
-        await self.run_check(account, credentials)
+        await self.run_check(account, credentials, name)
 
 
 def page() -> None:

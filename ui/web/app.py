@@ -10,7 +10,7 @@ from nicegui import background_tasks, ui
 
 from ui.services import sandbox
 from ui.services.state import get_state
-from ui.web import accounts, compose, history, outbox, recipients, send
+from ui.web import accounts, compose, deliverability_screen, history, outbox, recipients, send
 from ui.web.layout import NavItem, frame, screen_title
 
 __all__ = ["SCREENS", "Screen", "home", "root", "routes"]
@@ -31,6 +31,9 @@ SCREENS: tuple[Screen, ...] = (
     Screen(NavItem("/send", "Send", "send"), send.page),
     Screen(NavItem("/history", "History", "history"), history.page),
     Screen(NavItem("/outbox", "Outbox", "inbox"), outbox.page),
+    Screen(
+        NavItem("/deliverability", "Deliverability", "verified_user"), deliverability_screen.page
+    ),
 )
 
 

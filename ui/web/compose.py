@@ -19,7 +19,8 @@ from core.recipients.report import ImportReport
 from storage.errors import StorageError
 from ui.services.state import DraftState, get_state
 from ui.web.attachments import AttachmentsPanel
-from ui.web.compose_preview import PreflightPanel, PreviewPanel
+from ui.web.compose_preview import PreflightPanel, PreviewPanel, preview_account
+from ui.web.deliverability_view import SpamCheckPanel, first_message_of_state
 from ui.web.layout import screen_title
 from ui.web.recipient_import import safe_display_name
 from ui.web.widgets import slug
@@ -115,6 +116,10 @@ class _ComposeScreen:
                     self.preview = PreviewPanel(draft)
                 with ui.card().classes("w-full"):
                     self.checks = PreflightPanel(draft)
+                    SpamCheckPanel(
+                        lambda: first_message_of_state(draft, preview_account()),
+                        marker="compose-spam",
+                    )
         ui.timer(_TICK_SECONDS, self.tick)
 
     # -- building --------------------------------------------------------------------------

@@ -56,6 +56,7 @@ def counts_text(counts: Counts) -> str:
         f"{counts.total:,} recipients: {counts.sent:,} accepted by the server, "
         f"{counts.failed:,} failed, {counts.unknown:,} unknown, {counts.deferred:,} deferred, "
         f"{counts.pending:,} not sent yet"
+        + (f", {counts.skipped:,} skipped (suppression list)" if counts.skipped else "")
     )
 
 

@@ -34,6 +34,7 @@ FILTERS: dict[str, tuple[str, tuple[RecipientStatus, ...]]] = {
     "unknown": ("Unknown (need your decision)", (_S.UNKNOWN,)),
     "deferred": ("Deferred (will retry)", (_S.DEFERRED,)),
     "pending": ("Not sent yet", (_S.PENDING,)),
+    "skipped": ("Skipped (suppression list)", (_S.SKIPPED,)),
 }
 STATUS_LABELS = {
     _S.PENDING: "not sent yet",
@@ -41,6 +42,7 @@ STATUS_LABELS = {
     _S.SENT: "accepted by server",
     _S.FAILED: "failed",
     _S.UNKNOWN: "unknown",
+    _S.SKIPPED: "skipped",
 }
 _COLUMNS = [
     {"name": "line", "label": "Line", "field": "line", "align": "right"},

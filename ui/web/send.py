@@ -14,10 +14,12 @@ from core.pacing import DAY, describe_plan
 from storage.journal import JournalError, account_key
 from ui.services import runs
 from ui.services.campaigns import Draft, Prepared, effective_settings, prepare
+from ui.services.deliverability import dkim_key_of
 from ui.services.monitor import LogLine
 from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
 from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
+from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
@@ -54,6 +56,8 @@ class SendScreen:
             self.plan = ui.label().classes("text-body1").mark("send-plan")
             self.preflight = ui.column().classes("w-full gap-1").mark("send-preflight")
             self.twin = ui.column().classes("w-full gap-1").mark("send-twin")
+            self.notes = ui.column().classes("w-full gap-0").mark("send-notes")
+            SpamCheckPanel(lambda: first_message_of_draft(self._draft()), marker="send-spam")
             self.test_message = TestMessage(state)
             with ui.row().classes("items-center gap-2"):
                 self.start_button = ui.button("Start sending", icon="send", on_click=self.start)
@@ -179,6 +183,8 @@ class SendScreen:
             show_twins(self.store, prepared, start=self.start_with, resume=self.resume_twin)
         self._show_plan()
         self._update_controls()
+        key = dkim_key_of(self.state.vault, self.state.draft.account_name)
+        await show_plan_notes(self.notes, draft, dkim_domain=key.domain if key else None)
         return prepared
 
     def _show_missing(self) -> None:

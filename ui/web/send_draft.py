@@ -13,6 +13,7 @@ from core.models import Account, SendSettings
 from core.preflight import PreflightReport
 from core.presets import Preset, get_preset
 from ui.services import runs
+from ui.services.deliverability import signer_of
 from ui.services.state import AppState
 from ui.web.credentials import ask_credentials, draft_account
 
@@ -233,6 +234,7 @@ class TestMessage:
                 draft.recipients.recipients[0],
                 address,
                 base_dir=str(draft.base_dir()),
+                signer=signer_of(self.state.vault, draft.account_name),
             )
         except Exception as exc:  # shown as the next step, never as a stack trace
             self._show(f"Test not sent: {runs.describe_failure(exc, host=host)}", ok=False)
