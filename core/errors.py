@@ -112,6 +112,7 @@ class IssueKind(StrEnum):
     MISSING_ATTACHMENT = "missing_attachment"
     UNSAFE_PATH = "unsafe_path"  # an attachment path from CSV data that leaves base_dir
     TOO_LARGE = "too_large"  # the message is bigger than the size limit
+    EMPTY_PART = "empty_part"  # the template's subject or body is empty
 
 
 class MergeError(InputError):

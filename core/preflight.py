@@ -136,6 +136,51 @@ class _Accumulator:
         )
 
 
+def _check_one(
+    recipient: Recipient,
+    compiled: CompiledTemplate,
+    builder: MessageBuilder,
+    base: Path,
+    limit: int,
+    acc: _Accumulator,
+) -> list[MergeError]:
+    """Render and measure one recipient's message; its problems."""
+    problems: list[MergeError] = []
+    rendered = compiled.render_collect(recipient, problems)
+    if rendered is None:
+        return problems
+    try:
+        extra = 0
+        if rendered.attachment is not None:
+            path = resolve_attachment(base, rendered.attachment, from_data=True)
+            extra = attachment_part_size(path.name, file_size(path))
+        size, smtputf8 = builder.measure(recipient, rendered)
+    except MergeError as exc:
+        problems.append(exc.for_recipient(recipient))
+        return problems
+    acc.measured(recipient, size + extra, smtputf8)
+    if size + extra > limit:
+        problems.append(
+            MergeError(
+                f"message is {size + extra:,} bytes, over the {limit:,}-byte limit",
+                kind=IssueKind.TOO_LARGE,
+            ).for_recipient(recipient)
+        )
+    return problems
+
+
+def empty_parts(template: Template, *, allow_empty_subject: bool = False) -> list[MergeError]:
+    """The template's empty subject (unless allowed) and empty body, as problems."""
+    problems = []
+    if not template.subject.strip() and not allow_empty_subject:
+        problems.append(
+            MergeError("the subject is empty", kind=IssueKind.EMPTY_PART, part="subject")
+        )
+    if not template.body.strip():
+        problems.append(MergeError("the body is empty", kind=IssueKind.EMPTY_PART, part="body"))
+    return problems
+
+
 _PREFLIGHT_ACCOUNT = Account(host="localhost", port=587, sender="sender@example.com")
 
 
@@ -148,6 +193,7 @@ def preflight(
     account: Account | None = None,
     campaign_id: str = "preflight",
     max_examples: int = DEFAULT_MAX_EXAMPLES,
+    allow_empty_subject: bool = False,
 ) -> PreflightReport:
     """Render and build every message without sending; report what would go wrong.
 
@@ -158,10 +204,13 @@ def preflight(
     Streams `recipients` once and keeps only counts and capped examples, so memory stays flat
     for any number of recipients. `max_attachment_bytes` is compared with each message's total
     encoded size (attachments included); per-recipient attachments are measured with stat(),
-    not read. `account` only changes the From header's few bytes in the size figures.
+    not read. `account` only changes the From header's few bytes in the size figures. An empty
+    subject or body is a problem (an empty subject only unless `allow_empty_subject`).
     """
     base = Path(base_dir)
     acc = _Accumulator(max_examples)
+    for error in empty_parts(template, allow_empty_subject=allow_empty_subject):
+        acc.add(error)
     acc.extra_recipients = literal_recipients(to=template.to, cc=template.cc, bcc=template.bcc)
     acc.outside_attachments = attachments_outside(base, template.attachments)
     try:
@@ -197,27 +246,7 @@ def preflight(
     total = with_errors = 0
     for recipient in recipients:
         total += 1
-        problems: list[MergeError] = []
-        rendered = compiled.render_collect(recipient, problems)
-        if rendered is not None:
-            try:
-                extra = 0
-                if rendered.attachment is not None:
-                    path = resolve_attachment(base, rendered.attachment, from_data=True)
-                    extra = attachment_part_size(path.name, file_size(path))
-                size, smtputf8 = builder.measure(recipient, rendered)
-            except MergeError as exc:
-                problems.append(exc.for_recipient(recipient))
-            else:
-                acc.measured(recipient, size + extra, smtputf8)
-                if size + extra > max_attachment_bytes:
-                    problems.append(
-                        MergeError(
-                            f"message is {size + extra:,} bytes, over the "
-                            f"{max_attachment_bytes:,}-byte limit",
-                            kind=IssueKind.TOO_LARGE,
-                        ).for_recipient(recipient)
-                    )
+        problems = _check_one(recipient, compiled, builder, base, max_attachment_bytes, acc)
         if problems or shared_missing:
             with_errors += 1
         for problem in problems:

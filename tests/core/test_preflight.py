@@ -169,3 +169,32 @@ def test_preflight_uses_the_given_account_for_size(tmp_path: Path) -> None:
         template, [person()], base_dir=tmp_path, max_attachment_bytes=10**6, account=account
     )
     assert longer.largest_message_bytes > short.largest_message_bytes
+
+
+def test_an_empty_subject_or_body_is_a_problem() -> None:
+    from core.errors import IssueKind
+    from core.models import Recipient, Template
+    from core.preflight import preflight
+
+    people = [Recipient("ann@example.com", line=2)]
+    empty_subject = preflight(
+        Template(subject="  ", body="Hi"), people, base_dir=".", max_attachment_bytes=10**7
+    )
+    assert not empty_subject.ok
+    assert [i.part for i in empty_subject.of_kind(IssueKind.EMPTY_PART)] == ["subject"]
+    allowed = preflight(
+        Template(subject="", body="Hi"),
+        people,
+        base_dir=".",
+        max_attachment_bytes=10**7,
+        allow_empty_subject=True,
+    )
+    assert allowed.ok
+    empty_body = preflight(
+        Template(subject="Hello", body="\n"),
+        people,
+        base_dir=".",
+        max_attachment_bytes=10**7,
+        allow_empty_subject=True,
+    )
+    assert [i.part for i in empty_body.of_kind(IssueKind.EMPTY_PART)] == ["body"]

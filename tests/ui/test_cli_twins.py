@@ -61,3 +61,21 @@ def test_a_different_message_to_the_same_people_is_no_twin(servers: Start, tmp_p
     assert main(_send(handle, people, sale, "--yes")) == 0
     assert main(_send(handle, people, news, "--yes")) == 0
     assert handle.recorder.recipients() == ["ann@example.com", "ann@example.com"]
+
+
+def test_an_empty_subject_is_a_problem_unless_allowed(
+    servers: Start, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\nann@example.com,Ann\n", encoding="utf-8")
+    template = tmp_path / "no-subject.txt"
+    template.write_text(
+        "TO: {{email}}\nFROM: shop@example.com\nSUBJECT:\n\nHi {{name}}.\n", encoding="utf-8"
+    )
+    assert main(_send(handle, people, template, "--yes")) == 2
+    err = capsys.readouterr().err
+    assert "the subject is empty" in err and "--allow-empty-subject" in err
+    assert handle.recorder.recipients() == []
+    assert main(_send(handle, people, template, "--yes", "--allow-empty-subject")) == 0
+    assert handle.recorder.recipients() == ["ann@example.com"]

@@ -151,6 +151,7 @@ async def test_shared_attachment_upload_is_stored_under_a_generated_folder(
     _use_recipients("email\nann@example.com\n")
     await _open(user)
     user.find(marker="compose-subject").type("Files")
+    user.find(marker="compose-body").type("See the file.")  # an empty body is a problem
     await upload(user, "compose-attachments-upload", "../../evil name?.pdf", b"%PDF-1.4", "x")
     await user.should_see("evil name?.pdf", marker="compose-attachment", retries=50)
     draft = get_state().draft

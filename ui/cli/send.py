@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.credentials import CredentialProvider
-from core.errors import InputError, MailerError
+from core.errors import InputError, IssueKind, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, Credentials, SendSettings
@@ -74,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_account_options(send)
     _add_pacing_options(send)
     send.add_argument("--dry-run", action="store_true", help="render every message, send none")
+    send.add_argument(
+        "--allow-empty-subject",
+        action="store_true",
+        help="send even though the subject is empty (otherwise a pre-flight problem)",
+    )
     send.add_argument(
         "--check",
         action="store_true",
@@ -207,16 +212,20 @@ def _account_for_send(args: argparse.Namespace) -> tuple[Account, Credentials]:
 
 
 def _print_preflight(report: PreflightReport) -> None:
-    print(
-        f"Pre-flight found problems for {report.recipients_with_errors:,} recipients:",
-        file=sys.stderr,
+    whom = (
+        f" for {report.recipients_with_errors:,} recipients"
+        if report.recipients_with_errors
+        else ""
     )
+    print(f"Pre-flight found problems{whom}:", file=sys.stderr)
     for issue in report.issues[:_SHOW_ISSUES]:
         where = f"line {issue.line} ({issue.email}): " if issue.line else ""
         print(f"  {where}{issue.message}", file=sys.stderr)
     if report.missing_fields:
         fields = ", ".join(f"{name} ({count})" for name, count in report.missing_fields.items())
         print(f"  missing merge fields: {fields}", file=sys.stderr)
+    if any(issue.part == "subject" for issue in report.of_kind(IssueKind.EMPTY_PART)):
+        print("  (pass --allow-empty-subject to send without a subject)", file=sys.stderr)
 
 
 def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
@@ -299,6 +308,7 @@ def _send(args: argparse.Namespace) -> int:
         base_dir=mailmerge.base_dir or Path.cwd(),
         name=args.name or Path(args.template).stem,
         source=Path(args.recipients).name,
+        allow_empty_subject=args.allow_empty_subject,
     )
     store = JournalStore()
     try:

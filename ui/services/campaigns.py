@@ -58,6 +58,7 @@ class Draft:
     base_dir: Path
     name: str = "campaign"
     source: str = ""
+    allow_empty_subject: bool = False  # a person chose to send without a subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ def prepare(store: JournalStore, draft: Draft) -> Prepared:
         base_dir=draft.base_dir,
         max_attachment_bytes=draft.settings.max_attachment_bytes,
         account=draft.account,
+        allow_empty_subject=draft.allow_empty_subject,
     )
     sent, _ = store.sends_in_window(account_key(draft.account), _now() - DAY)
     plan = describe_plan(

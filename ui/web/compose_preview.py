@@ -224,11 +224,10 @@ class PreflightPanel:
         )
         self.body.clear()
         with self.body:
-            for part, value in (("subject", template.subject), ("body", template.body)):
-                if not value.strip():
-                    ui.label(f"The {part} is empty.").classes("text-warning").mark(
-                        "compose-preflight-warning"
-                    )
+            for issue in report.of_kind(IssueKind.EMPTY_PART):
+                ui.label(f"The {issue.part} is empty: write it before sending.").classes(
+                    "text-negative"
+                ).mark("compose-preflight-warning")
             for field_name, count in report.missing_fields.items():
                 lines = [
                     describe_issue(issue)

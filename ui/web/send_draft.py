@@ -37,6 +37,7 @@ ISSUE_LABELS = {
     IssueKind.MISSING_ATTACHMENT: "An attachment is missing",
     IssueKind.UNSAFE_PATH: "An attachment path leaves the attachments folder",
     IssueKind.TOO_LARGE: "A message is too large",
+    IssueKind.EMPTY_PART: "The subject or the body is empty",
 }
 # Problems that can come from the list as much as from the template.
 _LIST_KINDS = frozenset({IssueKind.MISSING_FIELD, IssueKind.HEADER_INJECTION})
