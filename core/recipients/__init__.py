@@ -31,6 +31,7 @@ from core.recipients.report import (
     Duplicate,
     ImportReport,
     Rejected,
+    merge_reports,
 )
 from core.recipients.sheet import MAX_CELLS, MAX_COLUMNS
 from core.recipients.tables import parse_csv, parse_xlsx, read_header, sniff_delimiter
@@ -47,6 +48,7 @@ __all__ = [
     "detect_email_column",
     "identity",
     "load_recipients",
+    "merge_reports",
     "parse_bytes",
     "parse_csv",
     "parse_text",

@@ -16,6 +16,7 @@ __all__ = [
     "Duplicate",
     "ImportReport",
     "Rejected",
+    "merge_reports",
 ]
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # a larger upload is refused before it is parsed
@@ -165,3 +166,30 @@ class Collector:
             columns=columns,
             email_column=email_column,
         )
+
+
+def merge_reports(current: ImportReport, added: ImportReport) -> ImportReport:
+    """`added` appended to `current`: one list, duplicates across both dropped (the first
+    spelling kept, the others reported with their source and line), columns united. A
+    recipient lacks the columns only the other list has; the pre-flight names any the
+    message uses."""
+    seen = {identity(r.email): r for r in current.recipients}
+    kept: list[Recipient] = []
+    dropped: list[Duplicate] = []
+    for recipient in added.recipients:
+        key = identity(recipient.email)
+        first = seen.get(key)
+        if first is not None:
+            dropped.append(Duplicate(recipient.source, recipient.line, recipient.email, first.line))
+            continue
+        seen[key] = recipient
+        kept.append(recipient)
+    columns = tuple(dict.fromkeys((*current.columns, *added.columns)))
+    return ImportReport(
+        source=f"{current.source} + {added.source}",
+        recipients=(*current.recipients, *kept),
+        rejected=(*current.rejected, *added.rejected),
+        duplicates=(*current.duplicates, *added.duplicates, *dropped),
+        columns=columns,
+        email_column=current.email_column or added.email_column,
+    )

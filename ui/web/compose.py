@@ -266,10 +266,31 @@ class _ComposeScreen:
                 get_state().settings.add_recent_template(ref)
         ui.notify("Template loaded: check the preview.")
 
-    def load_sample(self) -> None:
+    async def load_sample(self) -> None:
+        if not await self._may_replace("the sample template"):
+            return
         text = SAMPLE_TEMPLATE.read_text(encoding="utf-8")
         template = load_template_text(text, source=SAMPLE_TEMPLATE.name)
         self.use_template(template, str(SAMPLE_TEMPLATE))
+
+    async def _may_replace(self, what: str) -> bool:
+        """Ask before a loaded template replaces a message the person has written."""
+        template = self.draft.template
+        if not (template.subject.strip() or template.body.strip()):
+            return True
+        with ui.dialog() as dialog, ui.card():
+            dialog.mark("compose-replace")
+            ui.label(f"Replace your message with {what}? What you wrote is lost.")
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Keep mine", on_click=lambda: dialog.submit(False)).props("flat").mark(
+                    "compose-replace-cancel"
+                )
+                ui.button("Replace", on_click=lambda: dialog.submit(True)).props(
+                    "color=warning"
+                ).mark("compose-replace-ok")
+        answer = await dialog
+        dialog.delete()
+        return answer is True
 
     async def load_file(self, event: events.UploadEventArguments) -> None:
         name = safe_display_name(event.file.name, default="template")
@@ -282,7 +303,8 @@ class _ComposeScreen:
         except InputError as exc:
             ui.notify(str(exc), type="warning", multi_line=True)
             return
-        self.use_template(template, None)
+        if await self._may_replace(name):
+            self.use_template(template, None)
 
     async def tick(self) -> None:
         if not self.dirty or self.busy or time.monotonic() - self.changed_at < DEBOUNCE_SECONDS:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from nicegui import events, ui
 
 from core.models import Recipient
-from core.recipients import Duplicate, ImportReport, Rejected
+from core.recipients import Duplicate, ImportReport, Rejected, merge_reports
 from ui.services.state import get_state
 from ui.web.layout import screen_title
 from ui.web.recipient_import import (
@@ -225,7 +225,37 @@ class RecipientsScreen:
             lambda d: {"line": d.line, "email": d.email, "first": d.first_line},
         )
 
-    def apply(self, attempt: Attempt) -> None:
+    async def _keep_or_merge(self, report: ImportReport) -> ImportReport | None:
+        """With a list already loaded, ask: add the new rows to it, or replace it (None: keep
+        the current list as it is)."""
+        current = self.state.draft.recipients
+        if current is None or not current.recipients:
+            return report
+        with ui.dialog() as dialog, ui.card().classes("w-[32rem] max-w-full"):
+            dialog.mark("recipients-merge")
+            ui.label("You already have a list").classes("text-h6")
+            ui.label(
+                f"The list has {len(current.recipients):,} recipients from {current.source}. "
+                f"The new one has {len(report.recipients):,} from {report.source}. Add them to "
+                "the list (duplicates dropped, columns joined) or replace the list?"
+            )
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat").mark(
+                    "recipients-merge-cancel"
+                )
+                ui.button("Replace the list", on_click=lambda: dialog.submit("replace")).props(
+                    "outline color=warning"
+                ).mark("recipients-merge-replace")
+                ui.button("Add to the list", on_click=lambda: dialog.submit("add")).mark(
+                    "recipients-merge-add"
+                )
+        answer = await dialog
+        dialog.delete()
+        if answer == "add":
+            return merge_reports(current, report)
+        return report if answer == "replace" else None
+
+    async def apply(self, attempt: Attempt, *, ask: bool = True) -> None:
         self.current.file = attempt.loaded
         self.problem_card.set_visibility(bool(attempt.error or attempt.columns))
         self.error.text = attempt.error
@@ -245,19 +275,23 @@ class RecipientsScreen:
         )
         if attempt.report is None:
             return
-        self.state.draft.recipients = attempt.report
-        self.show(attempt.report)
-        ui.notify(f"{attempt.report.summary()} from {attempt.report.source}.")
+        report = await self._keep_or_merge(attempt.report) if ask else attempt.report
+        if report is None:
+            ui.notify("The list was kept as it was.")
+            return
+        self.state.draft.recipients = report
+        self.show(report)
+        ui.notify(f"{report.summary()} from {report.source}.")
 
     # -- actions --------------------------------------------------------------------------------
 
-    async def run_import(self, work: Callable[[], Attempt]) -> None:
+    async def run_import(self, work: Callable[[], Attempt], *, ask: bool = True) -> None:
         self.busy.set_visibility(True)
         try:
             attempt = await asyncio.to_thread(work)
         finally:
             self.busy.set_visibility(False)
-        self.apply(attempt)
+        await self.apply(attempt, ask=ask)
 
     async def import_text(self) -> None:
         text = str(self.paste.value or "")
@@ -290,8 +324,8 @@ class RecipientsScreen:
         if self.current.quiet or loaded is None or (email_column or encoding) is None:
             return
         changed = with_choice(loaded, email_column=email_column, encoding=encoding)
-        if changed != loaded:
-            await self.run_import(lambda: import_loaded(changed))
+        if changed != loaded:  # the same file read again: it replaces what it gave before
+            await self.run_import(lambda: import_loaded(changed), ask=False)
 
     def clear(self) -> None:
         self.state.draft.recipients = None
