@@ -38,8 +38,12 @@ class Throttle:
 
 
 def format_duration(seconds: float) -> str:
-    """'45 s', '12 min', '3 h 20 min', '2 days' — how a person says it."""
+    """'200 ms', '2.5 s', '45 s', '12 min', '3 h 20 min', '2 days' — how a person says it."""
     seconds = max(0.0, seconds)
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 3600:

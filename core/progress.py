@@ -41,6 +41,7 @@ class ProgressTracker:
     current: str = ""  # the address being sent to
     note: str = ""  # the latest pause/wait reason
     paused_until: float | None = None
+    waiting_until: float | None = None  # waiting for a retry, a window or the daily cap
     _stamps: deque[float] = field(default_factory=lambda: deque(maxlen=_RATE_WINDOW))
     _deferred_seqs: set[int] = field(default_factory=set)
 
@@ -51,22 +52,24 @@ class ProgressTracker:
             self.status = CampaignStatus.RUNNING
         elif isinstance(event, MessageSending):
             self.current = event.email
+            self.waiting_until = None
         elif isinstance(event, MessageSent):
-            self._settle(event.seq)
+            self._settle(event.seq, event.email)
             self.sent += 1
             self._stamps.append(event.at)
         elif isinstance(event, MessageFailed):
-            self._settle(event.seq)
+            self._settle(event.seq, event.email)
             self.failed += 1
         elif isinstance(event, MessageUnknown):
-            self._settle(event.seq)
+            self._settle(event.seq, event.email)
             self.unknown += 1
         elif isinstance(event, MessageSkipped):
-            self._settle(event.seq)
+            self._settle(event.seq, event.email)
             self.skipped += 1
         elif isinstance(event, MessageDeferred):
             self._deferred_seqs.add(event.seq)
             self.deferred = len(self._deferred_seqs)
+            self._no_longer_current(event.email)
         elif isinstance(event, Paused):
             self.status = CampaignStatus.PAUSED
             self.note = event.reason
@@ -77,15 +80,21 @@ class ProgressTracker:
             self.paused_until = None
         elif isinstance(event, Waiting):
             self.note = event.reason
+            self.waiting_until = event.until
         elif isinstance(event, CampaignFinished):
             self.status = event.status
             self.current = ""
             self.note = event.reason
 
-    def _settle(self, seq: int) -> None:
+    def _settle(self, seq: int, email: str) -> None:
         if seq in self._deferred_seqs:
             self._deferred_seqs.discard(seq)
             self.deferred = len(self._deferred_seqs)
+        self._no_longer_current(email)
+
+    def _no_longer_current(self, email: str) -> None:
+        if self.current == email:
+            self.current = ""
 
     @property
     def done(self) -> int:
@@ -106,6 +115,10 @@ class ProgressTracker:
 
     @property
     def eta_seconds(self) -> float | None:
+        """Seconds left at the recent rate; None while measuring, paused or waiting (a rate
+        measured before a long wait says nothing about it)."""
+        if self.paused_until is not None or self.waiting_until is not None:
+            return None
         rate = self.rate
         remaining = self.total - self.done
         if remaining <= 0:

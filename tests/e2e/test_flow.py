@@ -201,3 +201,41 @@ def test_upload_compose_send_and_see_every_message_in_the_outbox(
     assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="send-confirm-ok"]') == []
     time.sleep(1)  # nothing may arrive in the outbox
     assert _outbox_count(browser, running_app) == before + len(PEOPLE)
+
+
+def test_html_preview_appears_after_switching_plain_text_to_markdown(
+    session: Any, running_app: RunningApp
+) -> None:
+    """The preview's iframe used to stay blank when the format changed to Markdown."""
+    from selenium.webdriver.common.by import By
+
+    browser = session
+    _open(browser, running_app, "/compose")
+    _by_text(browser, ".q-btn", "Plain text", any_case=True).click()
+    _wait(
+        browser,
+        lambda d: (
+            not any(
+                e.is_displayed()
+                for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="compose-preview-html"]')
+            )
+        ),
+        "plain text still shows an HTML part",
+    )
+    _by_text(browser, ".q-btn", "Markdown", any_case=True).click()
+
+    def shown_frame(driver: Any) -> Any:
+        frames = driver.find_elements(By.CSS_SELECTOR, '[data-testid="compose-preview-html"]')
+        return next((f for f in frames if f.is_displayed()), False)
+
+    frame = _wait(browser, shown_frame, "no HTML preview after choosing Markdown")
+    browser.switch_to.frame(frame)
+    try:
+        text = _wait(
+            browser,
+            lambda d: d.find_element(By.TAG_NAME, "body").text.strip() or False,
+            "the HTML preview stayed blank",
+        )
+    finally:
+        browser.switch_to.default_content()
+    assert "Ann" in text  # the first recipient's message, rendered

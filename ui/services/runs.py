@@ -66,6 +66,11 @@ def busy_reason(state: AppState) -> str | None:
     """Why nothing else may start now, or None."""
     active = state.active
     if active is not None and active.running:
+        if active.monitor.tracker.status is CampaignStatus.PAUSED:
+            return (
+                f"Campaign {active.campaign_id} is paused, not finished. One campaign at a "
+                "time: resume or cancel it on the Send screen."
+            )
         return (
             f"Campaign {active.campaign_id} is running. One campaign at a time: wait for it, "
             "or pause or cancel it on the Send screen."

@@ -120,11 +120,28 @@ class PreviewPanel:
         self.text.mark("compose-preview-text")
         self.html_caption = ui.label("HTML part (remote images and fonts are not loaded)")
         self.html_caption.classes("text-caption text-grey-7 q-mt-sm")
-        self.frame = ui.element("iframe").classes("w-full bg-white").mark("compose-preview-html")
-        self.frame.props["sandbox"] = ""  # before srcdoc: no scripts, forms or same origin
-        self.frame.props["referrerpolicy"] = "no-referrer"
-        self.frame.props["title"] = "HTML preview of the message"
-        self.frame.style("height: 50vh; border: 1px solid #ddd")
+        # A new iframe for each HTML part: one created hidden and shown later stayed blank in
+        # Chromium after switching from plain text to Markdown.
+        self.frame_box = ui.element("div").classes("w-full")
+        self.frame: ui.element | None = None
+        self._show_html("")
+
+    def _show_html(self, srcdoc: str) -> None:
+        """The HTML part in a fresh sandboxed iframe (none when the message has no HTML)."""
+        if self.frame is not None and self.frame.props.get("srcdoc", "") == srcdoc:
+            return
+        self.frame_box.clear()
+        with self.frame_box:
+            frame = ui.element("iframe").classes("w-full bg-white").mark("compose-preview-html")
+            frame.props["sandbox"] = ""  # before srcdoc: no scripts, forms or same origin
+            frame.props["referrerpolicy"] = "no-referrer"
+            frame.props["title"] = "HTML preview of the message"
+            frame.props["data-testid"] = "compose-preview-html"
+            if srcdoc:
+                frame.props["srcdoc"] = srcdoc
+            frame.style("height: 50vh; border: 1px solid #ddd")
+        frame.set_visibility(bool(srcdoc))  # never shown later: the next HTML gets a new one
+        self.frame = frame
 
     @property
     def recipients(self) -> tuple[Recipient, ...]:
@@ -164,9 +181,7 @@ class PreviewPanel:
         self.fields["Reply-To"].text = self.fields["Reply-To"].text or "(none)"
         self.text.text = (view.text or "(no plain-text part)") if view is not None else ""
         html = view.html if view is not None else None
-        self.frame.props["srcdoc"] = build_srcdoc(html, view.inline_images) if html and view else ""
-        self.frame.update()
-        self.frame.set_visibility(bool(html))
+        self._show_html(build_srcdoc(html, view.inline_images) if html and view else "")
         self.html_caption.set_visibility(bool(html))
         names = [self.draft.attachment_names.get(a, a) for a in self.draft.template.attachments]
         if rendered is not None and rendered.own_attachment:

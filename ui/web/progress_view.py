@@ -93,6 +93,8 @@ class ProgressView:
             parts = [f"{rate * 60:,.0f} per minute" if rate else "rate: measuring"]
             if eta is not None and status is CampaignStatus.RUNNING:
                 parts.append(f"about {format_duration(eta)} left")
+            elif tracker.waiting_until is not None:
+                parts.append(f"waiting until {_clock(tracker.waiting_until)}")
             if tracker.current:
                 parts.append(f"now: {tracker.current}")
             self.speed.text = " · ".join(parts)

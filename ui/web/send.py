@@ -49,6 +49,8 @@ class SendScreen:
         screen_title("Send")
         self.client = ui.context.client  # dialogs live in its content, never cleared
         self.busy = ui.label().classes("text-warning").mark("send-busy")
+        # A campaign's progress goes first, where a person looks; with none, it goes last.
+        self.top = ui.column().classes("w-full").mark("send-top")
         with ui.card().classes("w-full"):
             ui.label("Before you send").classes("text-h6")
             self.summary = ui.column().classes("gap-0").mark("send-summary")
@@ -67,7 +69,8 @@ class SendScreen:
                 )
             self.error = ui.label().classes("text-negative whitespace-pre-wrap").mark("send-error")
             self.error.props("data-testid=send-error")
-        with ui.card().classes("w-full"):
+        self.bottom = ui.column().classes("w-full").mark("send-bottom")
+        with self.bottom, ui.card().classes("w-full") as self.campaign_card:
             self.campaign_box = ui.column().classes("w-full gap-2").mark("send-campaign")
         self.watch = CampaignWatch(state, self._on_update)
         self._build_campaign()
@@ -267,6 +270,7 @@ class SendScreen:
         self.campaign_box.clear()
         self.progress = self.log = self.table = None
         active = self.state.active
+        self.campaign_card.move(self.top if active is not None else self.bottom)
         with self.campaign_box:
             ui.label("Campaign").classes("text-h6")
             if active is None:
