@@ -97,3 +97,26 @@ async def test_a_finished_campaign_needs_a_choice_before_it_goes_out_again(
     await _confirm_shows(user, "Recipients: 5")
     user.find(marker="send-confirm-ok").click()
     await wait_until(lambda: outbox.count() == 10, timeout=20)
+
+
+async def test_the_confirmation_names_archive_copies_and_outside_files(
+    user: User, running_sandbox: SandboxServer, tmp_path: object
+) -> None:
+    from dataclasses import replace
+    from pathlib import Path
+
+    state = get_state()
+    fill_draft(state)
+    outside = Path(str(tmp_path)) / "outside.pdf"
+    outside.write_bytes(b"%PDF-1.4")
+    state.draft.template = replace(
+        state.draft.template, bcc=("archive@example.com",), attachments=(str(outside),)
+    )
+    await user.open("/send")
+    await user.should_see(marker="send-preflight-ok", retries=50)
+    user.find(marker="send-start").click()
+    await user.should_see(marker="send-confirm-ok", retries=50)
+    await user.should_see("archive@example.com", marker="send-confirm-extra")
+    await user.should_see(str(outside), marker="send-confirm-outside")
+    assert "text-weight-bold" in element(user, "send-confirm-extra").classes
+    user.find(marker="send-confirm-cancel").click()

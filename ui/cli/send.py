@@ -232,6 +232,10 @@ def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
     account = prepared.draft.account
     print(f"Account: {account.sender} through {account.host}:{account.port}")
     print(f"Recipients: {len(prepared.draft.recipients):,}")
+    for extra in prepared.preflight.extra_recipients:
+        print(f"NOTE: every message also goes to {extra.address} (the template's {extra.part})")
+    for outside in prepared.preflight.outside_attachments:
+        print(f"NOTE: attached to every message from outside the template's folder: {outside.path}")
     print(f"Plan: {prepared.plan.text}")
     for note in plan_notes(prepared.draft, dkim_domain=dkim_domain):
         print(f"Note: {note}" if not note.startswith(" ") else note)

@@ -90,6 +90,16 @@ async def confirm_dialog(prepared: Prepared, *, account_name: str, host: ui.elem
             ui.label(f"Recipients: {count:,}")
             ui.label(f"First subject: {first_subject(prepared) or '(empty)'}")
             ui.label(f"Plan: {prepared.plan.text}")
+            report = prepared.preflight
+            for extra in report.extra_recipients:
+                ui.label(
+                    f"Every message also goes to {extra.address} (written in the template's "
+                    f"{extra.part})"
+                ).classes("text-weight-bold").mark("send-confirm-extra")
+            for outside in report.outside_attachments:
+                ui.label(
+                    f"Attached to every message from outside the template's folder: {outside.path}"
+                ).classes("text-weight-bold").mark("send-confirm-outside")
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=lambda: dialog.submit(False)).props(
                 "flat data-testid=send-confirm-cancel"
