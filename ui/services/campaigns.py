@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -13,12 +13,13 @@ from core.credentials import CredentialProvider
 from core.engine import CampaignRunner
 from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
-from core.models import Account, Credentials, Recipient, SendSettings, Template
+from core.models import Account, Credentials, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
 from core.ports import Clock, SuppressionListLike, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.recipients.address import identity
+from core.recipients.source import Excluding, Limited, RecipientSource, first_recipient
 from core.transport import make_transport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
@@ -53,7 +54,7 @@ class Draft:
 
     account: Account
     template: Template
-    recipients: tuple[Recipient, ...]
+    recipients: RecipientSource  # a tuple, or a file streamed on each pass
     settings: SendSettings
     base_dir: Path
     name: str = "campaign"
@@ -86,18 +87,16 @@ class Prepared:
 
     @property
     def ok(self) -> bool:
-        return self.preflight.ok and bool(self.draft.recipients)
+        return self.preflight.ok and len(self.draft.recipients) > 0
 
     @property
     def repeats(self) -> int:
         """How many recipients of this list already got this message from an earlier campaign."""
         return len(self.already_accepted)
 
-    def not_yet_accepted(self) -> tuple[Recipient, ...]:
+    def not_yet_accepted(self) -> RecipientSource:
         """The recipients no earlier campaign of this message reached."""
-        return tuple(
-            r for r in self.draft.recipients if identity(r.email) not in self.already_accepted
-        )
+        return Excluding(self.draft.recipients, self.already_accepted)
 
 
 def effective_settings(settings: SendSettings, account: Account) -> SendSettings:
@@ -155,24 +154,29 @@ def prepare(store: JournalStore, draft: Draft) -> Prepared:
 
 def _twins(store: JournalStore, draft: Draft) -> tuple[tuple[Twin, ...], frozenset[str]]:
     """Earlier campaigns of this template whose accepted recipients overlap this list."""
-    wanted = {identity(r.email) for r in draft.recipients}
-    twins: list[Twin] = []
-    reached: set[str] = set()
-    for earlier in store.accepted_by_template(draft.template):
-        overlap = wanted.intersection(identity(email) for email in earlier.accepted)
-        if overlap:
-            twins.append(
-                Twin(earlier.id, earlier.name, earlier.created, earlier.status, len(overlap))
-            )
-            reached |= overlap
-    return tuple(twins), frozenset(reached)
+    earlier = store.accepted_by_template(draft.template)
+    if not earlier:
+        return (), frozenset()
+    # Memory follows what earlier campaigns accepted, not the size of this list.
+    accepted = [{identity(email) for email in campaign.accepted} for campaign in earlier]
+    everyone = set().union(*accepted)
+    reached = {key for r in draft.recipients if (key := identity(r.email)) in everyone}
+    twins = tuple(
+        Twin(c.id, c.name, c.created, c.status, len(reached & keys))
+        for c, keys in zip(earlier, accepted, strict=True)
+        if reached & keys
+    )
+    return twins, frozenset(reached)
 
 
 def first_subject(prepared: Prepared) -> str:
     """The subject of the first message, exactly as it will be sent (merge fields filled)."""
     if not prepared.draft.recipients:
         return ""
-    run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
+    first = first_recipient(prepared.draft.recipients)
+    if first is None:
+        return ""
+    run = dry_run(replace(prepared.draft, recipients=(first,)))
     if run.first is None:
         return ""
     headers = BytesHeaderParser(policy=email.policy.default).parsebytes(run.first.payload)
@@ -317,6 +321,6 @@ class CampaignSession:
         self.runner.cancel()
 
 
-def limited(recipients: Sequence[Recipient], limit: int | None) -> tuple[Recipient, ...]:
+def limited(recipients: RecipientSource, limit: int | None) -> RecipientSource:
     """The first `limit` recipients (all when None)."""
-    return tuple(recipients if limit is None else recipients[:limit])
+    return recipients if limit is None else Limited(recipients, limit)
