@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -13,7 +12,7 @@ from core.models import Account, SendSettings
 from core.pacing import DAY, describe_plan
 from storage.journal import JournalError, account_key
 from ui.services import runs
-from ui.services.campaigns import Draft, Prepared, effective_settings, prepare
+from ui.services.campaigns import Draft, Prepared, effective_settings, prepare_in_background
 from ui.services.deliverability import dkim_key_of
 from ui.services.monitor import LogLine
 from ui.services.starting import Choice, NotStartedError, start_campaign
@@ -170,7 +169,7 @@ class SendScreen:
             self.sent_today, _ = self.store.sends_in_window(
                 account_key(draft.account), time.time() - DAY
             )
-            prepared = await asyncio.to_thread(prepare, self.store, draft)
+            prepared = await prepare_in_background(self.store, draft)
         except (JournalError, OSError) as exc:
             self.preflight.clear()
             with self.preflight:
