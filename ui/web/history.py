@@ -20,6 +20,7 @@ from ui.web.credentials import resolve_credentials
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import status_text
+from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable, format_time
 
 __all__ = ["EXPORTS", "CampaignDetail", "counts_text", "detail_page", "export_bytes", "page"]
@@ -186,6 +187,7 @@ class CampaignDetail:
                 ).props("flat dense").mark(f"history-export-{key}")
         self.message = ui.label().classes("whitespace-pre-wrap").mark("history-message")
         self.accept_changes = ui.row()
+        reasons_box = ui.column().classes("w-full")
         ui.label("Recipients").classes("text-h6 q-mt-md")
         ui.label(
             "Click a row to see every attempt. Select unknown rows to resolve only those."
@@ -193,6 +195,8 @@ class CampaignDetail:
         self.table = RecipientTable(
             self.store, self.id, marker="history-recipients", selectable=True
         )
+        with reasons_box:
+            self.reasons = ReasonList(self.store, self.id, self.table, marker="history-reasons")
         self.watch = CampaignWatch(state, self._on_update)
         self.refresh()
 
@@ -229,6 +233,7 @@ class CampaignDetail:
         self.resend_button.set_enabled(not running and counts.unknown > 0)
         self.mark_button.set_enabled(not running and counts.unknown > 0)
         self.table.refresh()
+        self.reasons.refresh()
 
     def _on_update(self, full: bool, lines: list[LogLine]) -> None:
         active = self.state.active

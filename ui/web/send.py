@@ -23,6 +23,7 @@ from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, s
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
+from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable
 from ui.web.send_confirm import confirm_dialog, show_twins
 from ui.web.send_draft import PacingForm, TestMessage, show_preflight
@@ -44,6 +45,7 @@ class SendScreen:
         self.progress: ProgressView | None = None
         self.log: LogView | None = None
         self.table: RecipientTable | None = None
+        self.reasons: ReasonList | None = None
         self._was_running = bool(state.active and state.active.running)
 
         screen_title("Send")
@@ -266,6 +268,7 @@ class SendScreen:
     def _build_campaign(self) -> None:
         self.campaign_box.clear()
         self.progress = self.log = self.table = None
+        self.reasons = None
         active = self.state.active
         with self.campaign_box:
             ui.label("Campaign").classes("text-h6")
@@ -286,8 +289,13 @@ class SendScreen:
                     "self-center"
                 ).mark("send-history-link")
             self.log = LogView()
+            reasons_box = ui.column().classes("w-full")
             ui.label("Recipients").classes("text-subtitle1")
             self.table = RecipientTable(self.store, active.campaign_id, marker="send-table")
+            with reasons_box:
+                self.reasons = ReasonList(
+                    self.store, active.campaign_id, self.table, marker="send-reasons"
+                )
         self.log.show(active.monitor.log)
         self._refresh_campaign(active)
 
@@ -296,6 +304,8 @@ class SendScreen:
             self.progress.update(active)
         if self.table is not None:
             self.table.refresh()
+        if self.reasons is not None:
+            self.reasons.refresh()
         self._update_controls()
 
     def _on_update(self, full: bool, lines: list[LogLine]) -> None:
