@@ -39,9 +39,7 @@ def test_reason_groups_count_failures_by_code_and_rows_filter_to_a_group(tmp_pat
         Outcome(F, 2.0, 550, "5.1.1", "550 5.1.1 no such user b"),
         Outcome(F, 3.0, None, None, "line 5: cannot build"),
         Outcome(RecipientStatus.UNKNOWN, 4.0, None, None, "reply lost"),
-        Outcome(
-            RecipientStatus.DEFERRED, 5.0, 451, "4.7.28", "rate limited", retry_at=1e12
-        ),
+        Outcome(RecipientStatus.DEFERRED, 5.0, 451, "4.7.28", "rate limited", retry_at=1e12),
     ]
     campaign_id = _campaign(store, outcomes)
     groups = reason_groups(store, campaign_id)
