@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.credentials import CredentialProvider
-from core.errors import InputError, MailerError
+from core.errors import InputError, IssueKind, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, Credentials, SendSettings
@@ -211,11 +211,20 @@ def _print_preflight(report: PreflightReport) -> None:
         f"Pre-flight found problems for {report.recipients_with_errors:,} recipients:",
         file=sys.stderr,
     )
-    for issue in report.issues[:_SHOW_ISSUES]:
+    grouped = {problem.name for problem in report.field_problems if problem.blocking}
+    for problem in report.field_problems:  # one line per merge field, not one per recipient
+        print(f"  {problem.text}", file=sys.stderr)
+    shown = [
+        issue
+        for issue in report.issues
+        if not (issue.kind is IssueKind.MISSING_FIELD and set(issue.fields) <= grouped)
+    ]
+    for issue in shown[:_SHOW_ISSUES]:
         where = f"line {issue.line} ({issue.email}): " if issue.line else ""
         print(f"  {where}{issue.message}", file=sys.stderr)
-    if report.missing_fields:
-        fields = ", ".join(f"{name} ({count})" for name, count in report.missing_fields.items())
+    ungrouped = {n: c for n, c in report.missing_fields.items() if n not in grouped}
+    if ungrouped:
+        fields = ", ".join(f"{name} ({count})" for name, count in ungrouped.items())
         print(f"  missing merge fields: {fields}", file=sys.stderr)
 
 
@@ -228,6 +237,9 @@ def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
         print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
+    for problem in prepared.preflight.field_problems:
+        if not problem.blocking:
+            print(f"Note: {problem.text}")
     run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
     if run.first is not None:
         text = run.first.payload.decode("utf-8", "replace").replace("\r\n", "\n")
