@@ -13,9 +13,28 @@ from storage.journal import JournalError, JournalStore
 from storage.journal.timeline import Timeline, outcome_timeline
 from ui.web.chart_options import COLOURS, campaign_chart, outcome_segments
 
-__all__ = ["CHART_REFRESH_SECONDS", "CampaignChart", "LiveChart", "outcome_strip", "strip_text"]
+__all__ = [
+    "CHART_REFRESH_SECONDS",
+    "CampaignChart",
+    "LiveChart",
+    "grid",
+    "outcome_strip",
+    "strip_text",
+]
 
 CHART_REFRESH_SECONDS = 1.0  # at most one chart redraw a second, whatever the send rate
+
+
+def grid(min_width: str = "18rem") -> ui.element:
+    """A responsive grid: as many columns of at least `min_width` as fit, then wrap."""
+    return (
+        ui.element("div")
+        .classes("w-full")
+        .style(
+            "display: grid; gap: 1rem; "
+            f"grid-template-columns: repeat(auto-fit, minmax(min({min_width}, 100%), 1fr))"
+        )
+    )
 
 
 def strip_text(counts: Counts) -> str:
@@ -63,10 +82,7 @@ class LiveChart:
         if self.chart.is_deleted or (not force and now - self._last < self.min_interval):
             return False
         self._last = now
-        options = self.build()
-        self.chart.options.clear()
-        self.chart.options.update(options)
-        self.chart.update()
+        self.chart.options.update(self.build())  # one change: one update of the element
         self.pushes += 1
         return True
 

@@ -11,7 +11,7 @@ from storage.journal import JournalError, history
 from ui.services import sandbox
 from ui.services.monitor import LogLine
 from ui.services.state import SANDBOX_KEY, AppState, ConnectionTest, get_state
-from ui.web.charts import outcome_strip
+from ui.web.charts import grid, outcome_strip
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import status_text
@@ -51,14 +51,7 @@ class HomeScreen:
         ui.label(
             "Send one personal message to each person on a list, through your own account."
         ).classes("text-grey-8")
-        with (
-            ui.element("div")
-            .classes("w-full q-mt-md")
-            .style(
-                "display: grid; gap: 1rem; "
-                "grid-template-columns: repeat(auto-fit, minmax(18rem, 1fr))"
-            )
-        ):
+        with grid().classes("q-mt-md"):
             self.account_card()
             self.list_card()
             self.message_card()

@@ -18,6 +18,7 @@ from ui.services.deliverability import dkim_key_of
 from ui.services.monitor import LogLine
 from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
+from ui.web.charts import CampaignChart, grid
 from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
 from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
 from ui.web.layout import screen_title
@@ -46,6 +47,7 @@ class SendScreen:
         self.log: LogView | None = None
         self.table: RecipientTable | None = None
         self.reasons: ReasonList | None = None
+        self.chart: CampaignChart | None = None
         self._was_running = bool(state.active and state.active.running)
 
         screen_title("Send")
@@ -269,6 +271,7 @@ class SendScreen:
         self.campaign_box.clear()
         self.progress = self.log = self.table = None
         self.reasons = None
+        self.chart = None
         active = self.state.active
         with self.campaign_box:
             ui.label("Campaign").classes("text-h6")
@@ -277,7 +280,10 @@ class SendScreen:
                     "No campaign started since the app opened. Past campaigns are in History."
                 ).classes("text-grey-8").mark("send-no-campaign")
                 return
-            self.progress = ProgressView(self.store)
+            with grid("22rem"):
+                with ui.column().classes("w-full"):
+                    self.progress = ProgressView(self.store)
+                self.chart = CampaignChart(self.store, active.campaign_id, marker="send-chart")
             with ui.row().classes("gap-2"):
                 self.pause_button = ui.button("Pause", icon="pause", on_click=self.pause)
                 self.pause_button.mark("send-pause")
@@ -302,6 +308,8 @@ class SendScreen:
     def _refresh_campaign(self, active: ActiveCampaign) -> None:
         if self.progress is not None:
             self.progress.update(active)
+        if self.chart is not None:  # redrawn at most once a second; the end always shows
+            self.chart.refresh(force=not active.running)
         if self.table is not None:
             self.table.refresh()
         if self.reasons is not None:
