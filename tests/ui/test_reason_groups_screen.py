@@ -9,6 +9,7 @@ from nicegui.testing import User
 from tests.journal_kit import seed_campaign
 from tests.ui.campaign_kit import element, fresh_state  # noqa: F401 - the fixture, used by name
 from ui.services.state import get_state
+from ui.web.chart_options import series_totals
 
 pytestmark = pytest.mark.usefixtures("fresh_state")
 
@@ -46,3 +47,31 @@ async def test_history_of_a_clean_campaign_says_there_is_nothing_to_group(user: 
     campaign_id = seed_campaign(get_state().journal, ok)
     await user.open(f"/history/{campaign_id}")
     await user.should_see(marker="history-reasons-none")
+
+
+async def test_history_list_shows_each_outcome_as_a_bar_and_the_detail_a_timeline(
+    user: User,
+) -> None:
+    campaign_id = seed_campaign(get_state().journal)
+    await user.open("/history")
+    table = element(user, "history-table")
+    assert isinstance(table, ui.table)
+    (row,) = table.rows
+    assert row["outcome"] == "7 recipients: 3 accepted, 2 failed, 1 unknown, 1 deferred"
+    widths = {seg["key"]: seg["width"] for seg in row["segments"]}
+    assert widths == {
+        "sent": round(300 / 7, 3),
+        "failed": round(200 / 7, 3),
+        "unknown": round(100 / 7, 3),
+        "deferred": round(100 / 7, 3),
+    }
+    await user.open(f"/history/{campaign_id}")
+    chart = element(user, "history-chart")
+    assert isinstance(chart, ui.echart)
+    totals = series_totals(chart.options)
+    assert (totals["Accepted"], totals["Failed"], totals["Unknown"], totals["Deferred"]) == (
+        3,
+        2,
+        1,
+        1,
+    )

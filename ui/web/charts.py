@@ -19,6 +19,7 @@ __all__ = [
     "LiveChart",
     "grid",
     "outcome_strip",
+    "segments",
     "strip_text",
 ]
 
@@ -41,6 +42,20 @@ def strip_text(counts: Counts) -> str:
     """What the bar shows, in words (its accessible name)."""
     parts = [f"{value:,} {name.lower()}" for _, name, value in outcome_segments(counts)]
     return f"{counts.total:,} recipients: " + (", ".join(parts) if parts else "none yet")
+
+
+def segments(counts: Counts) -> list[dict[str, object]]:
+    """The parts of an outcome bar as plain data (for a table cell's template)."""
+    total = max(counts.total, 1)
+    return [
+        {
+            "key": key,
+            "title": f"{name}: {value:,}",
+            "width": round(100 * value / total, 3),
+            "colour": COLOURS[key],
+        }
+        for key, name, value in outcome_segments(counts)
+    ]
 
 
 def outcome_strip(counts: Counts, *, marker: str, height: str = "10px") -> ui.element:
