@@ -14,6 +14,7 @@ from core.models import Credentials, Recipient, SendSettings, Template
 from tests.smtpd import ServerHandle
 from tests.ui.campaign_kit import (
     element,
+    fill_draft,
     fresh_state,  # noqa: F401 - the fixture, used by name
     plain_account,
     wait_until,
@@ -118,3 +119,24 @@ async def test_send_shows_reason_groups_and_a_failure_coloured_bar_after_the_run
     assert isinstance(chart, ui.echart)
     await wait_until(lambda: series_totals(chart.options)["Accepted"] == 2)
     assert series_totals(chart.options)["Failed"] == 1
+
+
+async def test_plan_that_spans_time_is_drawn_with_every_message(
+    user: User, running_sandbox: SandboxServer
+) -> None:
+    state = get_state()
+    fill_draft(state, delay_ms=60_000)  # one a minute: minutes of sending
+    await user.open("/send")
+    await user.should_see("one every", marker="send-plan", retries=50)
+    chart = element(user, "send-plan-chart")
+    assert isinstance(chart, ui.echart) and chart.visible
+    assert series_totals(chart.options) == {"Messages": 4}
+
+
+async def test_plan_that_goes_out_at_once_needs_no_picture(
+    user: User, running_sandbox: SandboxServer
+) -> None:
+    fill_draft(get_state(), delay_ms=0)
+    await user.open("/send")
+    await user.should_see("as fast as the server takes", marker="send-plan", retries=50)
+    await user.should_not_see(marker="send-plan-chart")

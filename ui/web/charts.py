@@ -8,21 +8,25 @@ from typing import Any
 
 from nicegui import ui
 
+from core.pacing import describe_plan
+from core.plan_timeline import PlanTimeline, plan_timeline
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
 from storage.journal.timeline import Timeline, outcome_timeline
-from ui.web.chart_options import COLOURS, campaign_chart, outcome_segments
+from ui.web.chart_options import COLOURS, campaign_chart, outcome_segments, plan_chart
 
 __all__ = [
     "CHART_REFRESH_SECONDS",
     "CampaignChart",
     "LiveChart",
+    "PlanChart",
     "grid",
     "outcome_strip",
     "segments",
     "strip_text",
 ]
 
+PLAN_CHART_MIN_SECONDS = 120.0  # a plan shorter than this needs no picture
 CHART_REFRESH_SECONDS = 1.0  # at most one chart redraw a second, whatever the send rate
 
 
@@ -100,6 +104,36 @@ class LiveChart:
         self.chart.options.update(self.build())  # one change: one update of the element
         self.pushes += 1
         return True
+
+
+class PlanChart:
+    """The plan as a picture: messages per time slot up to the end, shown when it spans time."""
+
+    def __init__(self, *, marker: str, min_seconds: float = PLAN_CHART_MIN_SECONDS) -> None:
+        self.min_seconds = min_seconds
+        self.chart = ui.echart(plan_chart(PlanTimeline(1.0, ()))).classes("w-full")
+        self.chart.style("height: 14rem").mark(marker)
+        self.chart.set_visibility(False)
+
+    def show(
+        self, messages: int, *, delay_ms: int, daily_cap: int | None, sent_in_window: int
+    ) -> None:
+        """Draw the plan; hidden when it all goes out within `min_seconds`."""
+        plan = describe_plan(
+            messages, delay_ms=delay_ms, daily_cap=daily_cap, sent_in_window=sent_in_window
+        )
+        if plan.seconds < self.min_seconds:
+            self.chart.set_visibility(False)
+            return
+        timeline = plan_timeline(
+            messages,
+            delay_ms=delay_ms,
+            daily_cap=daily_cap,
+            sent_in_window=sent_in_window,
+            start=time.time(),
+        )
+        self.chart.options.update(plan_chart(timeline))
+        self.chart.set_visibility(True)
 
 
 class CampaignChart(LiveChart):

@@ -18,7 +18,7 @@ from ui.services.deliverability import dkim_key_of
 from ui.services.monitor import LogLine
 from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
-from ui.web.charts import CampaignChart, grid
+from ui.web.charts import CampaignChart, PlanChart, grid
 from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
 from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
 from ui.web.layout import screen_title
@@ -58,6 +58,7 @@ class SendScreen:
             self.summary = ui.column().classes("gap-0").mark("send-summary")
             self.pacing = PacingForm(state.draft.settings, self._settings_changed)
             self.plan = ui.label().classes("text-body1").mark("send-plan")
+            self.plan_chart = PlanChart(marker="send-plan-chart")
             self.preflight = ui.column().classes("w-full gap-1").mark("send-preflight")
             self.twin = ui.column().classes("w-full gap-1").mark("send-twin")
             self.notes = ui.column().classes("w-full gap-0").mark("send-notes")
@@ -111,6 +112,12 @@ class SendScreen:
             sent_in_window=self.sent_today,
         )
         self.plan.text = f"Plan: {plan.text}"
+        self.plan_chart.show(
+            count,
+            delay_ms=settings.delay_ms,
+            daily_cap=settings.daily_cap,
+            sent_in_window=self.sent_today,
+        )
 
     # -- checking the draft -----------------------------------------------------------------
 
