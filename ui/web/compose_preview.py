@@ -232,7 +232,7 @@ class PreflightPanel:
             grouped = set()
             for problem in report.field_problems:  # one line per field, not per recipient
                 ui.label(problem.text).classes(
-                    "break-all " + ("text-negative" if problem.blocking else "text-orange-10")
+                    "break-all " + ("text-negative" if problem.blocking else "text-warning")
                 ).mark(
                     "compose-preflight-missing" if problem.blocking else "compose-preflight-empty"
                 )

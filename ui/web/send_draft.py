@@ -151,7 +151,7 @@ def show_field_problems(report: PreflightReport, *, marker: str) -> set[str]:
     """One line per merge field that does not fit the list; returns the blocking fields."""
     for problem in report.field_problems:
         ui.label(problem.text).classes(
-            "break-all " + ("text-negative" if problem.blocking else "text-orange-10")
+            "break-all " + ("text-negative" if problem.blocking else "text-warning")
         ).mark(marker)
     return {problem.name for problem in report.field_problems if problem.blocking}
 
