@@ -156,3 +156,32 @@ def test_confirm_dialog_is_accessible(
     app_browser.save_screenshot(str(artifacts / "history-retry-dialog.png"))
     violations = _axe(app_browser)
     assert not violations, _describe(violations)
+
+
+def test_a_recipients_attempts_open_from_the_keyboard(
+    app_browser: Any, running_app: RunningApp, artifacts: Path, campaign_id: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(app_browser, f"{running_app.base}/history/{campaign_id}")
+    target = "Attempts for p1@example.com"
+    body = app_browser.find_element(By.TAG_NAME, "body")
+    body.click()
+    for _ in range(200):  # Tab through the page until the address's button has the focus
+        focused = app_browser.switch_to.active_element
+        if focused.get_attribute("aria-label") == target:
+            break
+        focused.send_keys(Keys.TAB)
+    else:
+        pytest.fail(f"Tab never reached {target!r}")
+    app_browser.switch_to.active_element.send_keys(Keys.ENTER)
+    _wait(
+        app_browser,
+        lambda d: any(target in e.text for e in d.find_elements(By.CSS_SELECTOR, ".q-dialog")),
+        "the attempts dialog did not open from the keyboard",
+    )
+    time.sleep(0.5)
+    app_browser.save_screenshot(str(artifacts / "history-attempts-dialog.png"))
+    violations = _axe(app_browser)
+    assert not violations, _describe(violations)

@@ -75,3 +75,13 @@ async def test_history_list_shows_each_outcome_as_a_bar_and_the_detail_a_timelin
         1,
         1,
     )
+
+
+async def test_a_recipients_address_is_a_button_that_opens_its_attempts(user: User) -> None:
+    campaign_id = seed_campaign(get_state().journal)
+    await user.open(f"/history/{campaign_id}")
+    row = next(
+        r for r in element(user, "history-recipients").rows if r["email"] == "p1@example.com"
+    )  # type: ignore[attr-defined]
+    user.find(marker="history-recipients").trigger("attempts", row)
+    await user.should_see("Attempts for p1@example.com", marker="attempts-title")
