@@ -134,3 +134,13 @@ async def test_a_running_campaign_shows_on_home_and_its_end_too(
     await wait_until_idle(state)
     await user.should_see("Finished", marker="home-running-text", retries=50)
     await user.should_see("Live one", marker="home-campaign-link", retries=100)
+
+
+async def test_home_follows_draft_changes_made_elsewhere_without_reopening(user: User) -> None:
+    await user.open("/")
+    await user.should_see("Not written yet.", marker="home-subject")
+    state = get_state()
+    state.draft.template = Template(subject="Changed in another tab", body="x")
+    state.draft.recipients = parse_bytes(b"email\na@example.com\n", filename="late.csv")
+    await user.should_see("Subject: Changed in another tab", marker="home-subject", retries=40)
+    await user.should_see("1 recipients from late.csv", marker="home-list-summary", retries=40)

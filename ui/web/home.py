@@ -20,6 +20,7 @@ __all__ = ["LAST_CAMPAIGNS", "HomeScreen", "connection_test", "page"]
 
 LAST_CAMPAIGNS = 5
 CAMPAIGNS_REFRESH_SECONDS = 3.0  # the list reads every campaign's counts: not on every event
+DRAFT_CHECK_SECONDS = 1.0  # a cheap comparison in memory
 
 
 def connection_test(diagnosis: Diagnosis) -> ConnectionTest:
@@ -51,14 +52,32 @@ class HomeScreen:
         ui.label(
             "Send one personal message to each person on a list, through your own account."
         ).classes("text-grey-8")
+        self._seen = self._draft_fingerprint()
         with grid().classes("q-mt-md"):
-            self.account_card()
-            self.list_card()
-            self.message_card()
+            self.draft_cards()
             self.running_card()
         ui.label("Last campaigns").classes("text-h6 q-mt-lg")
         self.campaigns()
         CampaignWatch(state, self._on_update)
+        ui.timer(DRAFT_CHECK_SECONDS, self._check_draft)
+
+    def _draft_fingerprint(self) -> tuple[object, ...]:
+        """What the draft cards show: when it changes (another tab, a test), they redraw."""
+        draft = self.state.draft
+        name = draft.account_name
+        return (name, id(draft.recipients), draft.template, self.state.connection_tests.get(name))
+
+    def _check_draft(self) -> None:
+        seen = self._draft_fingerprint()
+        if seen != self._seen:
+            self._seen = seen
+            self.draft_cards.refresh()
+
+    @ui.refreshable_method
+    def draft_cards(self) -> None:
+        self.account_card()
+        self.list_card()
+        self.message_card()
 
     # -- the draft --------------------------------------------------------------------------
 
