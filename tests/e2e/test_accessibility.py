@@ -185,3 +185,89 @@ def test_a_recipients_attempts_open_from_the_keyboard(
     app_browser.save_screenshot(str(artifacts / "history-attempts-dialog.png"))
     violations = _axe(app_browser)
     assert not violations, _describe(violations)
+
+
+def _testid(browser: Any, testid: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return _wait(
+        browser,
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]')), False),
+        f"no element with data-testid={testid}",
+    )
+
+
+def _has_text(browser: Any, text: str) -> None:
+    _wait(browser, lambda d: text in d.find_element("tag name", "body").text, f"no {text!r}")
+
+
+def test_send_confirmation_and_the_finished_campaign_with_its_chart_are_accessible(
+    app_browser: Any, running_app: RunningApp, artifacts: Path, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    people = tmp_path / "a11y-people.csv"
+    people.write_text(
+        "email,first_name,last_name,company,city\n"
+        + "".join(f"a11y{i}@example.com,A{i},L{i},Co,Town\n" for i in range(5)),
+        encoding="utf-8",
+    )
+    _open(app_browser, f"{running_app.base}/recipients")
+    upload = _wait(
+        app_browser,
+        lambda d: next(iter(d.find_elements(By.CSS_SELECTOR, "input[type=file]")), False),
+        "no file input",
+    )
+    upload.send_keys(str(people))
+    _has_text(app_browser, "5 recipients")
+    _open(app_browser, f"{running_app.base}/compose")
+    next(
+        b for b in app_browser.find_elements(By.TAG_NAME, "button") if "sample" in b.text.lower()
+    ).click()
+    _wait(
+        app_browser,
+        lambda d: any(
+            "Hello" in (f.get_attribute("value") or "")
+            for f in d.find_elements(By.CSS_SELECTOR, "input")
+        ),
+        "the sample template never loaded",
+    )
+    _open(app_browser, f"{running_app.base}/send")
+    _has_text(app_browser, "all 5 messages build fine")
+    delay = _testid(app_browser, "send-delay-ms")
+    delay.send_keys(Keys.CONTROL, "a")
+    delay.send_keys("0")
+    delay.send_keys(Keys.TAB)
+    _has_text(app_browser, "as fast as the server takes")
+    start = _testid(app_browser, "send-start")
+    _wait(app_browser, lambda d: start.is_enabled(), "Start stayed disabled")
+    start.click()
+    confirm = _testid(app_browser, "send-confirm-ok")
+    time.sleep(0.5)
+    app_browser.save_screenshot(str(artifacts / "send-confirm-dialog.png"))
+    violations = _axe(app_browser)
+    assert not violations, _describe(violations)
+    confirm.click()
+    _wait(
+        app_browser,
+        lambda d: "5/5" in d.find_element(By.CSS_SELECTOR, '[data-testid="send-done"]').text,
+        "the campaign never finished",
+    )
+    _has_text(app_browser, "Finished")
+    time.sleep(1.5)  # the chart's last redraw
+    app_browser.save_screenshot(str(artifacts / "send-finished.png"))
+    violations = _axe(app_browser)
+    assert not violations, _describe(violations)
+    totals = app_browser.execute_script(
+        "const el = Array.from(document.querySelectorAll('.nicegui-echart'))"
+        "  .find(e => e.offsetParent !== null && getElement(e).chart"
+        "    && getElement(e).chart.getOption().series.length > 1);"
+        "const chart = getElement(el).chart;"
+        "const c = el.querySelector('canvas');"
+        "const out = {width: c.width, height: c.height};"
+        "for (const s of chart.getOption().series) out[s.name] = s.data.reduce((a, b) => a + b, 0);"
+        "return out;"
+    )
+    assert totals["width"] > 0 and totals["height"] > 0
+    assert totals["Accepted"] == 5 and totals["Failed"] == 0
