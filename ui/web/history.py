@@ -248,8 +248,8 @@ class CampaignDetail:
         self.retry_button.text = f"Retry failed ({counts.failed:,})"
         self.resend_button.set_enabled(not running and counts.unknown > 0)
         self.mark_button.set_enabled(not running and counts.unknown > 0)
+        self.reasons.refresh()  # first: a group the table shows keeps its count
         self.table.refresh()
-        self.reasons.refresh()
         self.chart.refresh(force=not running)
 
     def _on_update(self, full: bool, lines: list[LogLine]) -> None:

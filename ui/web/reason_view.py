@@ -47,6 +47,11 @@ class ReasonList:
             with self.box:
                 ui.label(f"Cannot read the journal: {exc}").classes("text-negative")
             return
+        chosen = self.table.reason
+        if chosen is not None:  # the table shows one group: keep its count current
+            current = next((g for g in groups if g.key == chosen.key), None)
+            if current is not None and current != chosen:
+                self.table.reason = current
         if groups == self.groups and self.box.default_slot.children:
             return
         self.groups = groups

@@ -317,10 +317,10 @@ class SendScreen:
             self.progress.update(active)
         if self.chart is not None:  # redrawn at most once a second; the end always shows
             self.chart.refresh(force=not active.running)
+        if self.reasons is not None:  # first: a group the table shows keeps its count
+            self.reasons.refresh()
         if self.table is not None:
             self.table.refresh()
-        if self.reasons is not None:
-            self.reasons.refresh()
         self._update_controls()
 
     def _on_update(self, full: bool, lines: list[LogLine]) -> None:
