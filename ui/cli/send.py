@@ -236,11 +236,20 @@ def _print_preflight(report: PreflightReport) -> None:
         else ""
     )
     print(f"Pre-flight found problems{whom}:", file=sys.stderr)
-    for issue in report.issues[:_SHOW_ISSUES]:
+    grouped = {problem.name for problem in report.field_problems if problem.blocking}
+    for problem in report.field_problems:  # one line per merge field, not one per recipient
+        print(f"  {problem.text}", file=sys.stderr)
+    shown = [
+        issue
+        for issue in report.issues
+        if not (issue.kind is IssueKind.MISSING_FIELD and set(issue.fields) <= grouped)
+    ]
+    for issue in shown[:_SHOW_ISSUES]:
         where = f"line {issue.line} ({issue.email}): " if issue.line else ""
         print(f"  {where}{issue.message}", file=sys.stderr)
-    if report.missing_fields:
-        fields = ", ".join(f"{name} ({count})" for name, count in report.missing_fields.items())
+    ungrouped = {n: c for n, c in report.missing_fields.items() if n not in grouped}
+    if ungrouped:
+        fields = ", ".join(f"{name} ({count})" for name, count in ungrouped.items())
         print(f"  missing merge fields: {fields}", file=sys.stderr)
     if any(issue.part == "subject" for issue in report.of_kind(IssueKind.EMPTY_PART)):
         print("  (pass --allow-empty-subject to send without a subject)", file=sys.stderr)
@@ -259,6 +268,9 @@ def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
         print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
+    for problem in prepared.preflight.field_problems:
+        if not problem.blocking:
+            print(f"Note: {problem.text}")
     first = first_recipient(prepared.draft.recipients)
     run = dry_run(replace(prepared.draft, recipients=(first,) if first else ()))
     if run.first is not None:
