@@ -323,7 +323,7 @@ class SMTPTransport:
         smtputf8: bool = False,
         on_data_start: DataStartHook | None = None,
         extra_recipients: Sequence[str] = (),
-    ) -> Awaitable[Reply]:
+    ) -> asyncio.Future[Reply]:
         """Send up to the final dot; returns the reply to come (read by the next call or `settle`).
 
         When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write,
@@ -336,23 +336,27 @@ class SMTPTransport:
         `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort.
         """
         wire = self._require()
-        if smtputf8 and not self.supports("smtputf8"):
-            raise NotSupportedError(
-                "the address needs SMTPUTF8 (a non-ASCII local part), which the server does "
-                "not offer",
-                phase=Phase.RCPT,
+        try:
+            if smtputf8 and not self.supports("smtputf8"):
+                raise NotSupportedError(
+                    "the address needs SMTPUTF8 (a non-ASCII local part), which the server "
+                    "does not offer",
+                    phase=Phase.RCPT,
+                    recipient=recipient,
+                )
+            with translating(Phase.MAIL):
+                quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
+            groups = envelope_groups(
+                quoted_sender=quoted,
+                sender=sender,
                 recipient=recipient,
+                extra_recipients=extra_recipients,
+                smtputf8=smtputf8,
+                pipelining=wire.pipelining,
             )
-        with translating(Phase.MAIL):
-            quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
-        groups = envelope_groups(
-            quoted_sender=quoted,
-            sender=sender,
-            recipient=recipient,
-            extra_recipients=extra_recipients,
-            smtputf8=smtputf8,
-            pipelining=wire.pipelining,
-        )
+        except SMTPError:
+            await wire.settle()  # nothing was written: the previous reply is read all the same
+            raise
         return await wire.submit(groups, recipient, payload, on_data_start=on_data_start)
 
     async def settle(self) -> None:

@@ -329,7 +329,17 @@ class Wire:
         self.close()
 
     def close(self) -> None:
+        """Drop the connection; a message whose reply was not read is lost (phase MESSAGE)."""
+        flight, self._open = self._open, None
         self._reader.close()
+        if flight is not None and not flight.reply.done():
+            flight.reply.set_exception(
+                DisconnectedError(
+                    "the connection was closed before the reply to the message was read",
+                    phase=Phase.MESSAGE,
+                    recipient=flight.recipient,
+                )
+            )
 
     # -- the wire -------------------------------------------------------------------------
 
