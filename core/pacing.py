@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from core.models import SendSettings
+from core.presets import Preset
 
 __all__ = [
     "DAY",
@@ -16,6 +19,8 @@ __all__ = [
     "describe_plan",
     "format_duration",
     "parse_rate",
+    "suggested_settings",
+    "with_preset_limits",
 ]
 
 DAY = 24 * 3600.0
@@ -92,6 +97,34 @@ class Pacer:
         return start
 
 
+def with_preset_limits(settings: SendSettings, preset: Preset) -> SendSettings:
+    """The provider's documented limits on top of the person's settings (they only tighten).
+
+    The daily cap applies when none is set; the per-minute cap is a rate for all connections
+    together (the lower of it and the person's rate); connections stay within the preset's
+    maximum (one for a personal mailbox).
+    """
+    if settings.daily_cap is None and preset.daily_cap:
+        settings = replace(settings, daily_cap=preset.daily_cap)
+    if preset.per_minute_cap:
+        rate = settings.rate_per_minute
+        cap = float(preset.per_minute_cap)
+        settings = replace(settings, rate_per_minute=min(rate, cap) if rate else cap)
+    if settings.connections > preset.max_connections:
+        settings = replace(settings, connections=preset.max_connections)
+    return settings
+
+
+def suggested_settings(settings: SendSettings, preset: Preset) -> SendSettings:
+    """What to fill in when a person picks this preset: its connections, delay and rate."""
+    settings = replace(settings, connections=preset.connections)
+    if preset.delay_ms is not None:
+        settings = replace(settings, delay_ms=preset.delay_ms)
+    if preset.rate_per_minute is not None:
+        settings = replace(settings, rate_per_minute=preset.rate_per_minute)
+    return settings
+
+
 def parse_rate(text: str) -> float:
     """'10/s', '600/min', '3000/h' as sends per minute; ValueError says what is wrong."""
     count, _, unit = text.strip().lower().partition("/")
@@ -155,11 +188,12 @@ def describe_plan(
             )
             return Plan(messages, (days - 1) * DAY + today * interval, days, text)
     seconds = messages * interval
-    pace = (
-        f"one every {format_duration(interval)}"
-        if delay_ms or rate_per_minute
-        else "as fast as the server takes"
-    )
+    if not (delay_ms or rate_per_minute):
+        pace = "as fast as the server takes"
+    elif interval < 1:
+        pace = f"{MINUTE / interval:,.0f} a minute"
+    else:
+        pace = f"one every {format_duration(interval)}"
     over = f" over {connections} connections" if connections > 1 else ""
     text = f"{messages:,} messages{over}, {pace}: about {format_duration(seconds)}."
     return Plan(messages, seconds, 1, text)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.engine import CampaignRunner
 from core.events import CampaignFinished, EventSink
 from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, Recipient, SendSettings, Template
-from core.pacing import DAY, Plan, describe_plan
+from core.pacing import DAY, Plan, describe_plan, with_preset_limits
 from core.ports import Clock, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
-from core.transport import SMTPTransport
+from core.transport import LoginGuard, SMTPTransport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
 
@@ -31,8 +31,6 @@ __all__ = [
     "effective_settings",
     "prepare",
 ]
-
-_MINUTE = 60_000  # ms
 
 
 class InputsChangedError(JournalError):
@@ -75,13 +73,7 @@ def effective_settings(settings: SendSettings, account: Account) -> SendSettings
         preset = get_preset(account.preset)
     except KeyError:
         return settings
-    if settings.daily_cap is None and preset.daily_cap:
-        settings = replace(settings, daily_cap=preset.daily_cap)
-    if preset.per_minute_cap:
-        settings = replace(
-            settings, delay_ms=max(settings.delay_ms, _MINUTE // preset.per_minute_cap)
-        )
-    return settings
+    return with_preset_limits(settings, preset)
 
 
 def attachments_digest(template: Template, base_dir: Path) -> str:
@@ -112,6 +104,8 @@ def prepare(store: JournalStore, draft: Draft) -> Prepared:
         delay_ms=draft.settings.delay_ms,
         daily_cap=draft.settings.daily_cap,
         sent_in_window=sent,
+        connections=draft.settings.connections,
+        rate_per_minute=draft.settings.rate_per_minute,
     )
     inputs = compute_input_hash(draft.template, draft.recipients)
     return Prepared(draft, report, plan, inputs, tuple(store.find_unfinished(inputs)))
@@ -202,11 +196,19 @@ class CampaignSession:
                 delay_ms=settings.delay_ms,
                 daily_cap=settings.daily_cap,
                 sent_in_window=sent,
+                connections=settings.connections,
+                rate_per_minute=settings.rate_per_minute,
             )
             self.plan = plan
+            guard = LoginGuard()  # one login budget for all the campaign's connections
+
+            def connect() -> SMTPTransport:
+                return SMTPTransport(record.account, credentials, login_guard=guard)
+
             self.runner = CampaignRunner(
                 journal=self.journal,
-                transport=transport or SMTPTransport(record.account, credentials),
+                transport=transport
+                or SMTPTransport(record.account, credentials, login_guard=guard),
                 builder=MessageBuilder(
                     record.account, record.template, campaign_id, base_dir=base_dir
                 ),
@@ -217,6 +219,7 @@ class CampaignSession:
                 host=record.account.host,
                 plan=plan.text,
                 stop_on_pause=stop_on_pause,
+                connect=None if transport else connect,
             )
         except BaseException:
             self.journal.close()

@@ -126,8 +126,9 @@ class PacingForm:
             )
         if preset and preset.per_minute_cap and effective is not None:
             notes.append(
-                f"{preset.name} allows {preset.per_minute_cap} per minute: the delay is at least "
-                f"{effective.delay_ms:,} ms."
+                f"{preset.name} allows {preset.per_minute_cap} per minute: at most "
+                f"{effective.rate_per_minute or preset.per_minute_cap:g} sends a minute, all "
+                "connections together."
             )
         self.note.text = " ".join(notes)
 

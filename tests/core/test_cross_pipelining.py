@@ -117,9 +117,7 @@ async def test_refused_message_and_refused_next_recipient_are_each_attributed() 
         await raw.close()
 
 
-async def test_lost_connection_makes_the_unanswered_dot_unknown_and_envelope_unsent() -> (
-    None
-):
+async def test_lost_connection_makes_the_unanswered_dot_unknown_and_envelope_unsent() -> None:
     async def script(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
     ) -> None:

@@ -16,6 +16,7 @@ from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, AuthMethod, Credentials, RetryPolicy, SendSettings
+from core.pacing import parse_rate
 from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
@@ -134,6 +135,22 @@ def _add_pacing_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="messages per rolling 24 h (default: the provider preset's limit)",
     )
+    group.add_argument(
+        "--connections",
+        type=_positive,
+        metavar="K",
+        help="parallel connections (default 1; relays allow several, personal accounts 1)",
+    )
+    group.add_argument(
+        "--rate", type=_rate, metavar="N/s|N/min", help="at most N send starts, all connections"
+    )
+
+
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
@@ -146,6 +163,10 @@ def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
         settings = replace(settings, retry=replace(RetryPolicy(), max_attempts=args.max_attempts))
     if args.daily_cap is not None:
         settings = replace(settings, daily_cap=args.daily_cap)
+    if args.connections is not None:
+        settings = replace(settings, connections=args.connections)
+    if args.rate is not None:
+        settings = replace(settings, rate_per_minute=args.rate)
     return effective_settings(settings, account)
 
 
