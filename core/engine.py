@@ -43,6 +43,8 @@ from core.ports import (
 
 __all__ = ["CampaignRunner", "Control"]
 
+_IDLE_POLL = 0.05  # seconds a connection with nothing to take waits for the others
+
 
 class Control(StrEnum):
     """What a person (or the engine itself) asked for."""
@@ -244,6 +246,9 @@ class CampaignRunner:
                 if wake is None:
                     if self.journal.next_due(self.clock.now()) is None:
                         return _Stop(CampaignStatus.FINISHED)
+                    continue
+                if wake <= now:  # the one due is in flight on another connection
+                    await self._sleep(_IDLE_POLL)
                     continue
                 self.journal.flush()
                 self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))

@@ -78,6 +78,11 @@ class Pacer:
         self._last: float | None = None
 
     @property
+    def last_start(self) -> float | None:
+        """The latest send start handed out."""
+        return self._last
+
+    @property
     def free(self) -> bool:
         """No interval at all: sends follow each other as fast as the server answers."""
         return self.throttle.current_ms <= 0 and not self.jitter_ms and not self.rate_per_minute

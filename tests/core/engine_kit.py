@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -88,6 +88,7 @@ def make_campaign(
     *,
     transport: SMTPTransport | None = None,
     stop_on_pause: bool = True,
+    connect: Callable[[], SMTPTransport] | None = None,
 ) -> Harness:
     store = JournalStore(tmp_path / "journal.sqlite3")
     campaign_id = store.create_campaign(
@@ -110,5 +111,6 @@ def make_campaign(
         sink=events.append,
         host=account.host,
         stop_on_pause=stop_on_pause,
+        connect=connect,
     )
     return Harness(store, journal, runner, clock, events)
