@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from dataclasses import replace
@@ -151,7 +152,7 @@ async def test_delay_holds_for_the_sum_of_connections(tmp_path: Path) -> None:
         assert finished.sent == 8 and handle.recorder.connections == 4
         # Every send start, whichever connection took it, is a second after the one before:
         # the delay holds for the sum of the connections, not for each.
-        gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(slots)]
         assert len(slots) >= 8 and min(gaps) >= 1.0 - 1e-9
     finally:
         await handle.close()
