@@ -266,3 +266,36 @@ def test_export_to_stdout(
     assert main(["export", campaign_id, "--out", "-"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["status"] for r in rows} == {"sent"}
+
+
+def test_send_with_connections_and_rate_records_them_in_the_campaign(
+    servers: Start,
+    files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage.history import list_campaigns
+    from storage.journal import JournalStore
+
+    handle = servers("plain", auth=False)
+    database, template = files
+    args = send_args(handle, database, template, "--connections", "3", "--rate", "100/s")
+    assert main(args) == 0, capsys.readouterr().out
+    assert len(handle.recorder.messages) == 2
+    assert 1 <= handle.recorder.connections <= 3
+    store = JournalStore()
+    try:
+        (summary,) = list_campaigns(store)
+        record = store.campaign(summary.id)
+        assert (record.settings.connections, record.settings.rate_per_minute) == (3, 6000.0)
+    finally:
+        store.close()
+
+
+def test_send_refuses_a_rate_it_cannot_read(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert main(send_args(handle, database, template, "--rate", "fast")) == 2
+    assert "N/s, N/min or N/h" in capsys.readouterr().err
