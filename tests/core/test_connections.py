@@ -12,7 +12,15 @@ import pytest
 
 from core.events import CampaignStatus, MessageSending, Paused, Resumed
 from core.models import RecipientStatus, Security, SendSettings
-from core.pacing import Pacer, Throttle, describe_plan, parse_rate
+from core.pacing import (
+    Pacer,
+    Throttle,
+    describe_plan,
+    parse_rate,
+    suggested_settings,
+    with_preset_limits,
+)
+from core.presets import get_preset
 from core.transport import SMTPTransport
 from storage.history import recipients as recipient_rows
 from tests.certs import CertSet
@@ -208,3 +216,29 @@ def test_parse_rate_refuses_nonsense(text: str) -> None:
 def test_plan_names_connections_and_rate() -> None:
     plan = describe_plan(6000, delay_ms=0, connections=4, rate_per_minute=600)
     assert plan.text == "6,000 messages over 4 connections, 600 a minute: about 10 min."
+
+
+# -- presets --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["amazon-ses", "sendgrid", "mailgun"])
+def test_relay_presets_suggest_connections_no_delay_and_a_rate(key: str) -> None:
+    preset = get_preset(key)
+    settings = suggested_settings(SendSettings(), preset)
+    assert settings.connections > 1 and settings.delay_ms == 0 and settings.rate_per_minute
+    assert with_preset_limits(settings, preset) == settings  # the suggestion is within limits
+
+
+@pytest.mark.parametrize("key", ["gmail", "outlook", "yahoo", "icloud", "microsoft-365"])
+def test_personal_presets_stay_at_one_connection_and_say_why(key: str) -> None:
+    preset = get_preset(key)
+    assert suggested_settings(SendSettings(), preset).connections == 1
+    assert with_preset_limits(SendSettings(connections=8), preset).connections == 1
+    assert "One connection" in preset.connections_note
+
+
+def test_per_minute_cap_becomes_a_rate_for_all_connections() -> None:
+    preset = get_preset("microsoft-365")
+    assert with_preset_limits(SendSettings(), preset).rate_per_minute == 30
+    assert with_preset_limits(SendSettings(rate_per_minute=10), preset).rate_per_minute == 10
+    assert with_preset_limits(SendSettings(rate_per_minute=90), preset).rate_per_minute == 30
