@@ -196,7 +196,7 @@ class CampaignRunner:
         except BaseException:
             self.journal.flush()
             self._set_status(CampaignStatus.INTERRUPTED, "stopped while sending")
-            await self._close_all()
+            await self._close_all(polite=False)
             raise
         await self._close_all()
         self.journal.flush()
@@ -664,17 +664,16 @@ class CampaignRunner:
         with contextlib.suppress(SMTPError):
             await worker.transport.close()
 
-    async def _close_all(self) -> None:
+    async def _close_all(self, *, polite: bool = True) -> None:
+        """Close every connection. Each worker settled its flight before it returned; when
+        the run was interrupted, a message still in flight keeps its durable data-start
+        record and no result: UNKNOWN on resume, as after a crash."""
         for worker in self.workers:
             flight, worker.flight = worker.flight, None
-            if flight is not None:
-                with contextlib.suppress(SMTPError):
-                    await worker.transport.settle()
-                if flight.reply.done():
-                    self._record(worker, flight)
-                    worker.followups.clear()
             with contextlib.suppress(SMTPError):
-                await worker.transport.close()
+                await worker.transport.close(polite=polite)
+            if flight is not None and flight.reply.done():
+                flight.reply.exception()  # seen: the journal keeps it in flight
 
     def _set_status(self, status: CampaignStatus, reason: str = "") -> None:
         self.status = status
