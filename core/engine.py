@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.classify import Action, Classification, FailureKind, classify
+from core.classify import Action, Classification, classify
 from core.errors import InputError, SMTPError
 from core.events import (
     CampaignFinished,
@@ -17,17 +17,14 @@ from core.events import (
     CampaignStatus,
     Event,
     EventSink,
-    MessageDeferred,
-    MessageFailed,
     MessageSending,
-    MessageSent,
-    MessageUnknown,
     Paused,
     Reconnecting,
     Resumed,
     Waiting,
 )
 from core.models import RecipientStatus, SendSettings
+from core.outcomes import Outcomes, Stop
 from core.pacing import DAY, Pacer, Throttle, backoff
 from core.ports import (
     BuiltMessageLike,
@@ -52,13 +49,6 @@ class Control(StrEnum):
     RUN = "run"
     PAUSE = "pause"
     CANCEL = "cancel"
-
-
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    status: CampaignStatus
-    reason: str = ""
-    hint: str = ""
 
 
 @dataclass(slots=True)
@@ -134,6 +124,16 @@ class CampaignRunner:
         self.throttle = Throttle(
             settings.delay_ms, factor=settings.throttle_factor, max_ms=settings.throttle_max_ms
         )
+        self.outcomes = Outcomes(
+            journal=journal,
+            clock=self.clock,
+            sink=self._emit,
+            settings=settings,
+            throttle=self.throttle,
+            rng=self.rng,
+            host=host,
+            on_streak=self._permanent_streak,
+        )
         self.pacer = Pacer(
             self.throttle,
             jitter_ms=settings.jitter_ms,
@@ -151,9 +151,8 @@ class CampaignRunner:
         self._paused_announced = False
         self._wakeup = asyncio.Event()
         self._resumed = asyncio.Event()
-        self._stop: _Stop | None = None
+        self._stop: Stop | None = None
         self._held_until: float | None = None  # wall time: a rate pause or the daily cap
-        self._consecutive_permanent = 0
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -176,6 +175,13 @@ class CampaignRunner:
         self.control = Control.CANCEL
         self._resumed.set()
         self._wakeup.set()
+
+    def _permanent_streak(self, count: int) -> None:
+        self.pause(
+            f"{count} permanent failures in a row",
+            "Something may be wrong for everyone (sender, content, reputation): "
+            "check the failures before resuming.",
+        )
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -202,7 +208,7 @@ class CampaignRunner:
         self.journal.flush()
         stop = self._stop or next(
             (stop for stop in stops if stop.status is not CampaignStatus.FINISHED),
-            _Stop(CampaignStatus.FINISHED),
+            Stop(CampaignStatus.FINISHED),
         )
         self._set_status(stop.status, stop.reason)
         counts = self.journal.counts()
@@ -220,7 +226,7 @@ class CampaignRunner:
         self._emit(finished)
         return finished
 
-    async def _run_workers(self) -> list[_Stop]:
+    async def _run_workers(self) -> list[Stop]:
         if len(self.workers) == 1:
             return [await self._work(self.workers[0])]
         try:
@@ -230,7 +236,7 @@ class CampaignRunner:
             raise grouped.exceptions[0] from None
         return [task.result() for task in tasks]
 
-    async def _work(self, worker: _Worker) -> _Stop:
+    async def _work(self, worker: _Worker) -> Stop:
         """One connection's loop: take the next due recipient, pace, send; until done."""
         while True:
             stop = await self._honor_controls(worker)
@@ -245,7 +251,7 @@ class CampaignRunner:
                 wake = self.journal.next_wake()
                 if wake is None:
                     if self.journal.next_due(self.clock.now()) is None:
-                        return _Stop(CampaignStatus.FINISHED)
+                        return Stop(CampaignStatus.FINISHED)
                     continue
                 if wake <= now:  # the one due is in flight on another connection
                     await self._sleep(_IDLE_POLL)
@@ -268,11 +274,11 @@ class CampaignRunner:
             if item is not None:
                 await self._attempt(worker, item)
 
-    async def _honor_controls(self, worker: _Worker) -> _Stop | None:
+    async def _honor_controls(self, worker: _Worker) -> Stop | None:
         if self._stop is not None:
             return self._stop
         if self.control is Control.CANCEL:
-            return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
+            return Stop(CampaignStatus.CANCELLED, "cancelled by you")
         if self.control is Control.PAUSE:
             await self._close(worker)
             if not self._paused_announced:
@@ -281,14 +287,14 @@ class CampaignRunner:
                 self._set_status(CampaignStatus.PAUSED, self._pause_reason)
                 self._emit(Paused(self.clock.now(), self._pause_reason, None, self._pause_hint))
             if self.stop_on_pause:
-                return _Stop(CampaignStatus.PAUSED, self._pause_reason, self._pause_hint)
+                return Stop(CampaignStatus.PAUSED, self._pause_reason, self._pause_hint)
             await self._resumed.wait()
             if self._cancelled():
-                return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
+                return Stop(CampaignStatus.CANCELLED, "cancelled by you")
             worker.session_failures = 0
             if self._paused_announced:
                 self._paused_announced = False
-                self._consecutive_permanent = 0
+                self.outcomes.consecutive_permanent = 0
                 self._set_status(CampaignStatus.RUNNING)
                 self._emit(Resumed(self.clock.now()))
         return None
@@ -374,18 +380,7 @@ class CampaignRunner:
             else:
                 built = self.builder.build(recipient)
         except InputError as exc:
-            self.journal.result(item, Outcome(RecipientStatus.FAILED, now, text=str(exc)))
-            self._emit(
-                MessageFailed(
-                    item.seq,
-                    recipient.email,
-                    now,
-                    None,
-                    None,
-                    str(exc),
-                    "the message could not be built",
-                )
-            )
+            self.outcomes.unbuildable(item, exc)
             return
         self.journal.intent(item, built.message_id, now)
         self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
@@ -444,31 +439,17 @@ class CampaignRunner:
         if exc is not None:
             if not isinstance(exc, SMTPError):
                 raise exc
-            judged = self._judge(item, exc)
-            if isinstance(judged, _Stop):
+            judged = self.outcomes.judge(item, exc)
+            if isinstance(judged, Stop):
                 self._stop = self._stop or judged
                 self._wakeup.set()
             elif judged is not None:
                 worker.followups.append((exc, judged))
             return
         reply = future.result()
-        done = self.clock.now()
-        self.journal.result(
-            item, Outcome(RecipientStatus.SENT, done, code=reply.code, text=reply.text)
-        )
-        self._emit(
-            MessageSent(
-                item.seq,
-                item.recipient.email,
-                done,
-                self.clock.monotonic() - flight.started,
-                f"{reply.code} {reply.text}",
-                flight.message_id,
-            )
-        )
+        elapsed = self.clock.monotonic() - flight.started
+        self.outcomes.sent(item, reply.code, reply.text, flight.message_id, elapsed)
         worker.session_failures = 0
-        self._consecutive_permanent = 0
-        self.throttle.recover()
 
     async def _settle(self, worker: _Worker) -> None:
         """Read and record the reply of this connection's message in flight, if any."""
@@ -501,97 +482,12 @@ class CampaignRunner:
     # -- failures -----------------------------------------------------------------------------
 
     async def _failure(self, worker: _Worker, item: WorkItem, exc: SMTPError) -> None:
-        judged = self._judge(item, exc)
-        if isinstance(judged, _Stop):
+        judged = self.outcomes.judge(item, exc)
+        if isinstance(judged, Stop):
             self._stop = self._stop or judged
             self._wakeup.set()
         elif judged is not None:
             worker.followups.append((exc, judged))
-
-    def _judge(self, item: WorkItem, exc: SMTPError) -> _Stop | Classification | None:
-        """Record what a failure means for the recipient; a session verdict is returned."""
-        verdict = classify(exc, host=self.host)
-        now = self.clock.now()
-        email, text = item.recipient.email, exc.reply or str(exc)
-        if verdict.action is Action.HOLD:
-            self.journal.result(
-                item, Outcome(RecipientStatus.UNKNOWN, now, exc.code, exc.enhanced, text)
-            )
-            self._emit(MessageUnknown(item.seq, email, now, text))
-            return None
-        if verdict.action is Action.FAIL:
-            self._fail(item, exc, verdict.reason, now)
-            return None
-        if verdict.action is Action.DEFER:
-            self._defer(item, exc, now)
-            return None
-        if verdict.kind is FailureKind.PERMANENT_CAMPAIGN:
-            self._fail(item, exc, verdict.reason, now, count=False)
-            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
-        # Back to pending: not the recipient's fault.
-        self.journal.result(
-            item, Outcome(RecipientStatus.PENDING, now, exc.code, exc.enhanced, text, counted=False)
-        )
-        if verdict.action is Action.RECONNECT:
-            self.throttle.slow_down()
-        if verdict.action is Action.ABORT:
-            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
-        return verdict
-
-    def _fail(
-        self, item: WorkItem, exc: SMTPError, reason: str, now: float, *, count: bool = True
-    ) -> None:
-        text = exc.reply or str(exc)
-        self.journal.result(
-            item, Outcome(RecipientStatus.FAILED, now, exc.code, exc.enhanced, text)
-        )
-        self._emit(
-            MessageFailed(item.seq, item.recipient.email, now, exc.code, exc.enhanced, text, reason)
-        )
-        if count:
-            self._consecutive_permanent += 1
-            limit = self.settings.max_consecutive_permanent
-            if limit and self._consecutive_permanent >= limit:
-                self.pause(
-                    f"{self._consecutive_permanent} permanent failures in a row",
-                    "Something may be wrong for everyone (sender, content, reputation): "
-                    "check the failures before resuming.",
-                )
-
-    def _defer(self, item: WorkItem, exc: SMTPError, now: float) -> None:
-        policy = self.settings.retry
-        attempts = item.attempts + 1
-        first = item.first_failure_at if item.first_failure_at is not None else now
-        if attempts >= policy.max_attempts or now - first >= policy.give_up_after:
-            self._fail(item, exc, f"gave up after {attempts} attempts", now, count=False)
-            return
-        wait = backoff(
-            attempts,
-            base=policy.defer_backoff_base,
-            cap=policy.defer_backoff_max,
-            jitter=policy.jitter,
-            rng=self.rng,
-        )
-        text = exc.reply or str(exc)
-        self.journal.result(
-            item,
-            Outcome(
-                RecipientStatus.DEFERRED, now, exc.code, exc.enhanced, text, retry_at=now + wait
-            ),
-        )
-        self._emit(
-            MessageDeferred(
-                item.seq,
-                item.recipient.email,
-                now,
-                exc.code,
-                exc.enhanced,
-                text,
-                attempts,
-                now + wait,
-            )
-        )
-        self.throttle.slow_down()
 
     async def _session_failure(
         self, worker: _Worker, exc: SMTPError, verdict: Classification | None = None
@@ -600,7 +496,7 @@ class CampaignRunner:
         await self._close(worker)
         text = exc.reply or str(exc)
         if verdict.action is Action.ABORT:
-            self._stop = self._stop or _Stop(
+            self._stop = self._stop or Stop(
                 CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint
             )
             self._wakeup.set()
