@@ -299,3 +299,24 @@ def test_send_refuses_a_rate_it_cannot_read(
     database, template = files
     assert main(send_args(handle, database, template, "--rate", "fast")) == 2
     assert "N/s, N/min or N/h" in capsys.readouterr().err
+
+
+def test_relay_preset_suggests_connections_and_a_rate_unless_told_otherwise(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storage.history import list_campaigns
+    from storage.journal import JournalStore
+
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert main(send_args(handle, database, template, "--preset", "sendgrid")) == 0
+    assert main(send_args(handle, database, template, "--preset", "gmail", "--name", "b")) == 0
+    capsys.readouterr()
+    store = JournalStore()
+    try:
+        settings = {s.name: store.campaign(s.id).settings for s in list_campaigns(store)}
+    finally:
+        store.close()
+    relay = next(v for k, v in settings.items() if k != "b")
+    assert (relay.connections, relay.rate_per_minute) == (4, 600.0)
+    assert settings["b"].connections == 1  # a personal mailbox stays at one

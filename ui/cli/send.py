@@ -16,8 +16,9 @@ from core.errors import InputError, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, AuthMethod, Credentials, RetryPolicy, SendSettings
-from core.pacing import parse_rate
+from core.pacing import parse_rate, suggested_settings
 from core.preflight import PreflightReport
+from core.presets import PRESETS, get_preset
 from core.recipients import ImportReport, load_recipients
 from storage.journal import JournalError, JournalStore
 from storage.vault import SecretKind
@@ -146,6 +147,9 @@ def _add_pacing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_PRESET_KEYS = frozenset(preset.key for preset in PRESETS)
+
+
 def _rate(text: str) -> float:
     try:
         return parse_rate(text)
@@ -155,6 +159,8 @@ def _rate(text: str) -> float:
 
 def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
     settings = SendSettings()
+    if account.preset in _PRESET_KEYS:  # a relay suggests connections, no delay and a rate
+        settings = suggested_settings(settings, get_preset(account.preset))
     if args.delay_ms is not None:
         settings = replace(settings, delay_ms=args.delay_ms)
     if args.jitter_ms is not None:
