@@ -320,3 +320,14 @@ def test_relay_preset_suggests_connections_and_a_rate_unless_told_otherwise(
     relay = next(v for k, v in settings.items() if k != "b")
     assert (relay.connections, relay.rate_per_minute) == (4, 600.0)
     assert settings["b"].connections == 1  # a personal mailbox stays at one
+
+
+def test_personal_preset_keeps_one_connection_and_says_why(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    args = send_args(handle, database, template, "--preset", "gmail", "--connections", "4")
+    assert main(args) == 0
+    assert "Using 1 connection(s). One connection: a personal mailbox" in capsys.readouterr().err
+    assert handle.recorder.connections == 1

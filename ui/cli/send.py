@@ -173,7 +173,11 @@ def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
         settings = replace(settings, connections=args.connections)
     if args.rate is not None:
         settings = replace(settings, rate_per_minute=args.rate)
-    return effective_settings(settings, account)
+    effective = effective_settings(settings, account)
+    if effective.connections < settings.connections and account.preset in _PRESET_KEYS:
+        note = get_preset(account.preset).connections_note
+        print(f"Using {effective.connections} connection(s). {note}", file=sys.stderr)
+    return effective
 
 
 def _email_column_from_to(to: str | None) -> str | None:
