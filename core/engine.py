@@ -153,6 +153,7 @@ class CampaignRunner:
         self._resumed = asyncio.Event()
         self._stop: Stop | None = None
         self._held_until: float | None = None  # wall time: a rate pause or the daily cap
+        self._waiting_for: float | None = None  # the deferred retry time last announced
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -257,7 +258,9 @@ class CampaignRunner:
                     await self._sleep(_IDLE_POLL)
                     continue
                 self.journal.flush()
-                self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
+                if wake != self._waiting_for:  # said once, whichever connection waits
+                    self._waiting_for = wake
+                    self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
                 await self._sleep(wake - now)
                 continue
             if await self._held(worker) or await self._daily_cap_reached(worker, now):

@@ -307,3 +307,20 @@ async def test_data_start_is_durable_before_each_final_dot(
         assert committed[email] == "data"
         assert all(committed[e] == "sent" for e in emails[:n])  # the previous result rode along
         assert all(committed[e] == "pending" for e in emails[n + 1 :])
+
+
+async def test_refusal_that_stops_the_campaign_drops_the_envelope_riding_behind_it(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    server.recorder.data_replies = ["552 5.3.4 Message size exceeds fixed limit"]
+    emails = ["a@example.com", "b@example.com", "c@example.com"]
+    account = account_for(server, Security.NONE)
+    h = make_campaign(tmp_path, account, people(*emails), SendSettings(delay_ms=0))
+    finished = await h.runner.run()
+    assert finished.status is CampaignStatus.ABORTED
+    assert _statuses(h) == {
+        "a@example.com": RecipientStatus.FAILED,
+        "b@example.com": RecipientStatus.PENDING,  # its 354 came, no byte of it was sent
+        "c@example.com": RecipientStatus.PENDING,
+    }
+    assert server.recorder.messages == []  # not even an empty message for b
