@@ -401,8 +401,9 @@ class CampaignRunner:
             # this durable commit, so a crash leaves at most one unknown per connection.
             if previous is not None:
                 self._record(worker, previous)
-            if not self._running():  # the previous reply (or a person) stopped or held it
-                raise _Abandoned
+            rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
+            if rate_limited or not self._running():  # the previous reply (or a person)
+                raise _Abandoned  # stopped or held the campaign: not one message more
             self.journal.data_started(item, self.clock.now())
 
         if self.pacer.free:

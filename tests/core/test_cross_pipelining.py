@@ -324,3 +324,20 @@ async def test_refusal_that_stops_the_campaign_drops_the_envelope_riding_behind_
         "c@example.com": RecipientStatus.PENDING,
     }
     assert server.recorder.messages == []  # not even an empty message for b
+
+
+async def test_rate_reply_to_a_final_dot_holds_the_message_riding_behind_it(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    server.recorder.data_replies = ["451 4.7.0 rate limit exceeded, slow down"]
+    emails = ["a@example.com", "b@example.com", "c@example.com"]
+    account = account_for(server, Security.NONE)
+    settings = SendSettings(delay_ms=0, rate_limit_pause=600)
+    h = make_campaign(tmp_path, account, people(*emails), settings)
+    finished = await h.runner.run()
+    assert finished.status is CampaignStatus.FINISHED
+    assert 600 in h.clock.sleeps  # held, then resumed by itself
+    # b's envelope rode behind a's dot; after the rate reply not one byte of b was sent
+    # until the hold was over: every recipient got exactly one message, in order.
+    assert server.recorder.recipients() == emails
+    assert set(_statuses(h).values()) == {RecipientStatus.SENT}
