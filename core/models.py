@@ -370,6 +370,11 @@ class SendSettings:
     max_attachment_bytes: int = 25 * 1024 * 1024
     throttle_factor: float = 2.0  # delay multiplier after a transient failure
     throttle_max_ms: int = 60_000
+    # Parallel connections (relays allow several; personal accounts must stay at 1). The
+    # delay, jitter, rate and daily cap hold for the sum of them, not per connection.
+    connections: int = 1
+    rate_per_minute: float | None = None  # at most N send starts per minute, all connections
+    messages_per_connection: int = 0  # reconnect after this many messages (0: no limit)
 
 
 class RecipientStatus(StrEnum):
