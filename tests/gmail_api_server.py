@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -184,7 +185,9 @@ class GmailAPIServer:
         return sent
 
 
-async def start_gmail_api_server(oauth: OAuthServer) -> GmailAPIServer:
+async def start_gmail_api_server(
+    oauth: OAuthServer, *, ssl_context: ssl.SSLContext | None = None
+) -> GmailAPIServer:
     server = GmailAPIServer(oauth)
-    server.handle = await start_http_server(server)
+    server.handle = await start_http_server(server, ssl_context=ssl_context)
     return server

@@ -35,7 +35,9 @@ from core.errors import (
 from core.models import Account, Credentials
 from core.transport.client import SessionInfo, StepCallback
 from core.transport.errors import translating
+from core.transport.proxies import https_proxy_url
 from core.transport.replies import Reply
+from core.transport.tls import build_tls_context
 
 __all__ = [
     "GMAIL_MAX_MESSAGE_BYTES",
@@ -142,6 +144,11 @@ class GmailAPITransport:
             timeout=httpx.Timeout(timeouts.command, connect=timeouts.connect, read=timeouts.data),
             transport=self._http_transport,
             follow_redirects=False,
+            # The account's certificate rules (pinned CA files, verification) hold here too,
+            # and the environment's HTTPS_PROXY / ALL_PROXY (NO_PROXY honoured) is used.
+            verify=build_tls_context(self.account),
+            proxy=https_proxy_url(self.account.api_url),
+            trust_env=False,
         )
         self.session = SessionInfo(greeting=f"Gmail API at {self.account.api_url}")
         self.session.auth_mechanism = "oauth2-bearer"
