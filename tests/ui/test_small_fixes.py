@@ -30,6 +30,15 @@ def test_short_delays_read_as_milliseconds_not_zero_seconds() -> None:
     assert "300 a minute" in text and "every 0 s" not in text
 
 
+def test_pacing_reads_as_connections_rate_and_delay() -> None:
+    from core.models import SendSettings
+    from core.pacing import describe_pacing
+
+    relay = SendSettings(delay_ms=0, connections=4, rate_per_minute=600)
+    assert describe_pacing(relay) == "4 connections, at most 600 a minute"
+    assert describe_pacing(SendSettings(delay_ms=1500)) == "1 connection, at least 1.5 s apart"
+
+
 def test_the_eta_waits_while_a_retry_is_due_later_and_now_clears_when_sent() -> None:
     tracker = ProgressTracker()
     tracker.apply(CampaignStarted(at=0.0, campaign_id="c", total=3, remaining=3, plan=""))
@@ -74,6 +83,7 @@ async def test_a_paused_campaign_is_not_called_running(
     await user.should_see(marker="send-confirm-ok", retries=50)
     user.find(marker="send-confirm-ok").click()
     await wait_until(lambda: state.active is not None and state.active.running)
+    await user.should_see("1 connection", marker="send-rate", retries=50)  # pacing shown live
     # The progress card comes first on the page while a campaign exists.
     card = next(e for e in user.client.elements.values() if "send-campaign" in e._markers)
     assert any("send-top" in a._markers for a in card.ancestors())

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from nicegui import ui
 
 from core.events import CampaignStatus
-from core.pacing import format_duration
+from core.pacing import describe_pacing, format_duration
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
 from ui.services.monitor import LogLine
@@ -96,6 +96,7 @@ class ProgressView:
             rate = tracker.rate
             eta = tracker.eta_seconds
             parts = [f"{rate * 60:,.0f} per minute" if rate else "rate: measuring"]
+            parts.append(describe_pacing(active.session.record.settings))
             if eta is not None and status is CampaignStatus.RUNNING:
                 parts.append(f"about {format_duration(eta)} left")
             elif tracker.waiting_until is not None:
