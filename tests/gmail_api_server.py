@@ -171,6 +171,9 @@ class GmailAPIServer:
         if fault == "drop":  # sent, then the connection breaks before the reply
             self._store(user, request.body)
             return Response(drop=True)
+        if fault.startswith("429-retry-after="):  # a 429 saying how long to wait
+            status, body, _ = FAULTS["429"]
+            return json_response(status, body, **{"Retry-After": fault.split("=", 1)[1]})
         if fault:
             status, body, sent_anyway = FAULTS[fault]
             if sent_anyway:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from email.headerregistry import Address
@@ -322,4 +323,19 @@ def _reply_error(response: httpx.Response, upload: _Upload, recipient: str) -> H
         text=text,
         body_sent=upload.complete,
         recipient=recipient,
+        retry_after=_retry_after(response.headers.get("retry-after")),
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds to wait: a number of seconds, or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

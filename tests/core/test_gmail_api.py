@@ -269,3 +269,14 @@ async def test_the_api_over_https_trusts_the_accounts_pinned_ca_only(
     finally:
         assert server.handle is not None
         await server.handle.close()
+
+
+async def test_a_429_with_retry_after_pauses_at_least_that_long(
+    transport: GmailAPITransport, api: GmailAPIServer
+) -> None:
+    api.faults = ["429-retry-after=120"]
+    with pytest.raises(HTTPReplyError) as caught:
+        await transport.send(USER_EMAIL, "bob@example.net", MESSAGE)
+    assert caught.value.retry_after == 120.0
+    verdict = classify(caught.value)
+    assert verdict.kind is FailureKind.RATE_LIMITED and verdict.retry_after == 120.0
