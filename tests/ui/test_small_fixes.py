@@ -113,3 +113,23 @@ async def test_use_on_an_account_card_switches_and_says_so(user: User, outbox: O
     user.find(marker="account-use-relay").click()  # used to raise: its parent was deleted
     await user.should_see("Messages will go through Relay", retries=50)
     assert state.draft.account_name == "Relay"
+
+
+@pytest.mark.usefixtures("fresh_state")
+async def test_the_send_plan_checks_the_sender_domain_of_a_real_account(user: User) -> None:
+    from core.models import Account, AuthMethod, Security
+
+    state = get_state()
+    state.settings.save_account(
+        "Relay",
+        Account(
+            host="127.0.0.1",
+            port=2525,
+            sender="news@example.com",
+            security=Security.NONE,
+            auth=AuthMethod.NONE,
+        ),
+    )
+    fill_draft(state, account_name="Relay")
+    await user.open("/send")
+    await user.should_see("Sender domain example.com", marker="domain-check", retries=150)
