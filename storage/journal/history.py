@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 from core.events import CampaignStatus
 from core.models import RecipientStatus
@@ -136,26 +136,37 @@ def _iter_recipients(
     store.campaign(campaign_id)
     where, params = _where(statuses)
     cursor = store.conn.execute(
-        "SELECT seq, line, email, name, status, attempts, code, enhanced, text, message_id, "
-        f"updated, fields_json FROM recipients WHERE campaign_id=?{where} ORDER BY seq "
+        f"SELECT {ROW_COLUMNS} FROM recipients WHERE campaign_id=?{where} ORDER BY seq "
         "LIMIT ? OFFSET ?",
         (campaign_id, *params, -1 if limit is None else limit, offset),
     )
     for r in cursor:
-        yield RecipientRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            recipient_status(r[4]),
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            r[10],
-            json.loads(r[11]),
-        )
+        yield row_of(r)
+
+
+# The columns `row_of` reads, in its order.
+ROW_COLUMNS = (
+    "seq, line, email, name, status, attempts, code, enhanced, text, message_id, updated, "
+    "fields_json"
+)
+
+
+def row_of(r: Sequence[Any]) -> RecipientRow:
+    """A `RecipientRow` from a row selected with `ROW_COLUMNS`."""
+    return RecipientRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        recipient_status(r[4]),
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        json.loads(r[11]),
+    )
 
 
 def skipped_reasons(store: JournalStore, campaign_id: str) -> dict[str, int]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from core.models import RecipientStatus
 from core.reasons import PROBLEM_STATUSES, ReasonGroup, ReplyTally, group_reasons
-from storage.journal.history import RecipientRow
-from storage.journal.reader import recipient_status
+from storage.journal.history import ROW_COLUMNS, RecipientRow, row_of
 from storage.journal.store import JournalStore
 
 __all__ = ["reason_groups", "reason_rows", "reply_tallies"]
@@ -43,8 +40,7 @@ def reason_rows(
     """The recipients of one reason group, in list order, paged."""
     store.campaign(campaign_id)
     cursor = store.conn.execute(
-        "SELECT seq, line, email, name, status, attempts, code, enhanced, text, message_id, "
-        "updated, fields_json FROM recipients WHERE campaign_id=? AND status=? AND code IS ? "
+        f"SELECT {ROW_COLUMNS} FROM recipients WHERE campaign_id=? AND status=? AND code IS ? "
         "AND coalesce(enhanced, '')=? ORDER BY seq LIMIT ? OFFSET ?",
         (
             campaign_id,
@@ -55,20 +51,4 @@ def reason_rows(
             offset,
         ),
     )
-    return [
-        RecipientRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            recipient_status(r[4]),
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            r[10],
-            json.loads(r[11]),
-        )
-        for r in cursor
-    ]
+    return [row_of(r) for r in cursor]
