@@ -40,9 +40,14 @@ from core.ports import (
     TransportLike,
     WorkItem,
 )
+from core.schedule import BatchSchedule
 from core.suppression import is_no_such_user
 
-__all__ = ["CampaignRunner", "Control"]
+__all__ = ["WALL_CHECK_SECONDS", "CampaignRunner", "Control"]
+
+# Long waits (a batch pause, a closed sending window) sleep in slices this long and look at
+# the wall clock after each: a computer that slept through the deadline sends on waking.
+WALL_CHECK_SECONDS = 30.0
 
 
 class Control(StrEnum):
@@ -99,6 +104,7 @@ class CampaignRunner:
         stop_on_pause: bool = False,
         rng: random.Random | None = None,
         suppression: SuppressionListLike | None = None,
+        schedule: BatchSchedule | None = None,
     ) -> None:
         self.journal = journal
         self.transport = transport
@@ -126,6 +132,9 @@ class CampaignRunner:
         self._session_failures = 0
         self._consecutive_permanent = 0
         self._prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message) built ahead
+        self.schedule = schedule or BatchSchedule(
+            size=settings.batch_size, pause=settings.batch_pause, window=settings.window
+        )
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -220,6 +229,8 @@ class CampaignRunner:
                 continue
             if not await self._pace():
                 continue
+            if await self._outside_schedule(self.clock.now()):
+                continue
             stop = await self._ensure_session()
             if stop is not None:
                 return stop
@@ -291,6 +302,29 @@ class CampaignRunner:
             self._set_status(CampaignStatus.RUNNING)
             self._emit(Resumed(self.clock.now()))
         return True
+
+    async def _outside_schedule(self, now: float) -> bool:
+        """Between batches or outside the sending window: wait (wall clock) and say so."""
+        until = self.schedule.next_send_at(now)
+        if until <= now:
+            return False
+        reason = self.schedule.why_waiting(now)
+        self.journal.flush()
+        await self._close_quietly()
+        self._emit(Paused(now, reason, until, "It goes on by itself at that time."))
+        self._set_status(CampaignStatus.PAUSED, f"{reason}; goes on at {until:.0f}")
+        await self._sleep_until(until)
+        if self.control is Control.RUN:
+            self._set_status(CampaignStatus.RUNNING)
+            self._emit(Resumed(self.clock.now()))
+        return True
+
+    async def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until the wall clock reaches `deadline` (slices: sleep and clock changes)."""
+        while (left := deadline - self.clock.now()) > 0:
+            if not await self._sleep(min(left, WALL_CHECK_SECONDS)):
+                return False
+        return self.control is Control.RUN
 
     async def _pace(self) -> bool:
         """Wait until the interval since the last send's start has passed; False if disturbed."""
@@ -379,6 +413,7 @@ class CampaignRunner:
         self._consecutive_permanent = 0
         self._suppress_bounces()
         self.throttle.recover()
+        self.schedule.record_send(done)
         return None
 
     def _build_ahead(self, item: WorkItem) -> None:
@@ -408,6 +443,8 @@ class CampaignRunner:
         now = self.clock.now()
         email, text = item.recipient.email, exc.reply or str(exc)
         base = Outcome(RecipientStatus.PENDING, now, exc.code, exc.enhanced, text, counted=False)
+        if verdict.action in {Action.HOLD, Action.FAIL, Action.DEFER}:
+            self.schedule.record_send(now)  # the server saw this one: it counts in its batch
         if verdict.action is Action.HOLD:
             self.journal.result(
                 item, Outcome(RecipientStatus.UNKNOWN, now, exc.code, exc.enhanced, text)

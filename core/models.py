@@ -8,6 +8,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
+from core.schedule import SendingWindow
+
 __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -370,6 +372,9 @@ class SendSettings:
     max_attachment_bytes: int = 25 * 1024 * 1024
     throttle_factor: float = 2.0  # delay multiplier after a transient failure
     throttle_max_ms: int = 60_000
+    batch_size: int = 0  # messages per batch, then `batch_pause` (0: no batches)
+    batch_pause: float = 0.0  # seconds between batches (a wall-clock deadline)
+    window: SendingWindow | None = None  # hours (and days, in its zone) when sending is allowed
 
 
 class RecipientStatus(StrEnum):
