@@ -267,3 +267,41 @@ def test_a_killed_waiting_cli_leaves_it_scheduled_and_run_due_starts_it_when_due
     assert [racer.returncode for racer in racers] == [0, 0], results
     assert _received(handle) == ["bob@bobdomain.com", "myself@mydomain.com"]  # once each
     assert _status(data_home, campaign)[0] is CampaignStatus.FINISHED
+
+
+@pytest.mark.slow
+def test_a_killed_app_restarted_starts_the_scheduled_campaign_when_due(
+    servers: Start,
+    files: tuple[Path, Path],  # noqa: F811
+    data_home: Path,
+) -> None:
+    handle = servers("plain")
+    database, template = files
+    assert main([*send_args(handle, database, template), "--at", _iso(20), "--no-wait"]) == 0
+    campaign = _only_campaign(data_home)
+    app = _cli(data_home, "--no-browser")
+    wait_for(app, "is running at http")
+    app.send_signal(signal.SIGKILL)
+    app.communicate(timeout=30)
+    assert _status(data_home, campaign)[0] is CampaignStatus.SCHEDULED
+    assert handle.recorder.messages == []
+    app = _cli(data_home, "--no-browser")  # opened again, and no page is open
+    try:
+        wait_for(app, "is running at http")
+        deadline = time.monotonic() + 90
+        while len(_received(handle)) < 2 or _status(data_home, campaign)[0] is not (
+            CampaignStatus.FINISHED
+        ):
+            assert time.monotonic() < deadline, _status(data_home, campaign)
+            time.sleep(0.2)
+    finally:
+        app.send_signal(signal.SIGINT)
+        app.communicate(timeout=60)
+    assert _received(handle) == ["bob@bobdomain.com", "myself@mydomain.com"]
+    store = JournalStore(data_home / "journal.sqlite3")
+    when = start_time(store, campaign)
+    first_sent = store.conn.execute(
+        "SELECT min(at) FROM attempts WHERE campaign_id=? AND event='sent'", (campaign,)
+    ).fetchone()[0]
+    store.close()
+    assert when is not None and first_sent >= when[0]  # not before its time

@@ -19,7 +19,7 @@ from ui.services.due import DUE_CHECK_SECONDS, PickUp, pick_up_due
 from ui.services.scheduling import LATE_AFTER, Due, due_now, is_late
 from ui.services.state import AppState, get_state
 
-__all__ = ["DueWatcher", "ScheduledList", "ask_about_late", "due_watcher"]
+__all__ = ["DueWatcher", "ScheduledList", "ask_about_late", "due_watcher", "watch_scheduled"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,13 @@ def due_watcher(state: AppState) -> DueWatcher:
         watcher = _WATCHERS[id(state)] = DueWatcher(state)
     watcher.ensure_running()
     return watcher
+
+
+def watch_scheduled() -> None:
+    """At app start: look for due campaigns now and every few seconds (no page needed)."""
+    state = get_state()
+    state.spawn = background_tasks.create  # campaigns outlive any tab; awaited at exit
+    due_watcher(state)
 
 
 def _late_text(due: Due) -> str:
