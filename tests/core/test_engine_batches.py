@@ -67,6 +67,9 @@ async def test_outside_the_window_the_campaign_waits_for_monday_morning(
     (paused,) = h.of(Paused)
     assert isinstance(paused, Paused) and "sending window" in paused.reason
     assert _local(paused.until or 0) == "Mon 09:00"
+    sent = [e.at for e in h.of(MessageSent)]
+    (plan,) = plan_batches(4, start=sent[0], interval=20.0, window=window)
+    assert abs(plan.ends - sent[-1]) < 60  # the plan's end is right within a minute
 
 
 async def test_a_window_spanning_midnight_sends_after_midnight(
@@ -126,3 +129,16 @@ async def test_batches_and_the_daily_cap_combine(
     sent = [e.at for e in h.of(MessageSent)]
     assert sent[2] - sent[1] >= 600  # the batch pause
     assert sent[3] - sent[0] >= DAY  # the cap
+
+
+async def test_a_batch_pause_over_the_dst_change_lasts_its_real_hour(
+    plain_server: ServerHandle, tmp_path: Path
+) -> None:
+    window = SendingWindow.parse("01:00-05:00", zone="Europe/Berlin")
+    settings = replace(FAST, batch_size=1, batch_pause=3600.0, window=window)
+    h = _campaign(plain_server, tmp_path, 3, settings)
+    h.clock.wall = datetime(2026, 3, 29, 1, 30, tzinfo=BERLIN).timestamp()  # clocks go forward
+    await h.runner.run()
+    sent = [e.at for e in h.of(MessageSent)]
+    assert [_local(at) for at in sent] == ["Sun 01:30", "Sun 03:30", "Sun 04:30"]
+    assert sent[1] - sent[0] == 3600.0
