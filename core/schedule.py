@@ -40,12 +40,12 @@ _MINUTES_A_DAY = 24 * 60
 _SEARCH_DAYS = 9  # a window opens within a week and a day, whatever its days and DST
 
 
-def zone_named(name: str) -> ZoneInfo:
+def zone_named(name: str, *, field: str = "zone") -> ZoneInfo:
     """The IANA time zone `name` (e.g. Europe/Berlin), or an `InputError` naming it."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone {name!r} (e.g. Europe/Berlin)", field="zone") from None
+        raise InputError(f"unknown time zone {name!r} (e.g. Europe/Berlin)", field=field) from None
 
 
 def local_zone() -> ZoneInfo:
@@ -67,7 +67,7 @@ def parse_duration(text: str, *, field: str = "duration") -> float:
     """'30s', '30m', '2h' in seconds; anything else is an `InputError` naming the field."""
     match = _DURATION_RE.match(text or "")
     if match is None:
-        raise InputError(f"{field}: {text!r} is not a duration like 30s, 30m or 2h", field=field)
+        raise InputError(f"{text!r} is not a duration like 30s, 30m or 2h", field=field)
     return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
@@ -97,7 +97,7 @@ def resolve_local(naive: datetime, zone: ZoneInfo, *, field: str = "time") -> Lo
     back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
     if back != naive:
         raise InputError(
-            f"{field}: {naive:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks "
+            f"{naive:%Y-%m-%d %H:%M} does not exist in {zone.key} (the clocks "
             "jump over it); choose another time",
             field=field,
         )
@@ -114,7 +114,7 @@ def parse_start(text: str, *, zone: ZoneInfo, field: str = "--at") -> LocalTime:
         try:
             naive = datetime(year, month, day, hour, minute)
         except ValueError as exc:
-            raise InputError(f"{field}: {text!r} is not a date and time ({exc})") from None
+            raise InputError(f"{text!r} is not a date and time ({exc})", field=field) from None
         return resolve_local(naive, zone, field=field)
     try:
         moment = datetime.fromisoformat(text)
@@ -122,7 +122,7 @@ def parse_start(text: str, *, zone: ZoneInfo, field: str = "--at") -> LocalTime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise InputError(
-            f"{field}: {text!r} is neither 'YYYY-MM-DD HH:MM' (local time) nor ISO 8601 with "
+            f"{text!r} is neither 'YYYY-MM-DD HH:MM' (local time) nor ISO 8601 with "
             "an offset (2026-12-24T09:00+01:00)",
             field=field,
         )
@@ -132,10 +132,10 @@ def parse_start(text: str, *, zone: ZoneInfo, field: str = "--at") -> LocalTime:
 def _clock(text: str, field: str) -> int:
     match = _CLOCK_RE.match(text)
     if match is None or int(match.group(1)) > 24 or int(match.group(2)) > 59:
-        raise InputError(f"{field}: {text!r} is not a time of day like 09:00", field=field)
+        raise InputError(f"{text!r} is not a time of day like 09:00", field=field)
     minutes = int(match.group(1)) * 60 + int(match.group(2))
     if minutes > _MINUTES_A_DAY:
-        raise InputError(f"{field}: {text!r} is after 24:00", field=field)
+        raise InputError(f"{text!r} is after 24:00", field=field)
     return minutes
 
 
@@ -143,17 +143,17 @@ def parse_window(text: str, *, field: str = "--window") -> tuple[int, int]:
     """'09:00-17:00' as minutes after midnight (start, end); '22:00-06:00' spans midnight."""
     start, dash, end = (text or "").partition("-")
     if not dash:
-        raise InputError(f"{field}: {text!r} is not a window like 09:00-17:00", field=field)
+        raise InputError(f"{text!r} is not a window like 09:00-17:00", field=field)
     first, last = _clock(start, field), _clock(end, field)
     if first % _MINUTES_A_DAY == last % _MINUTES_A_DAY:
-        raise InputError(f"{field}: {text!r} starts and ends at the same time", field=field)
+        raise InputError(f"{text!r} starts and ends at the same time", field=field)
     return first % _MINUTES_A_DAY, last
 
 
 def _day(name: str, field: str) -> int:
     key = name.strip().lower()[:3]
     if key not in DAY_NAMES or not name.strip():
-        raise InputError(f"{field}: {name.strip()!r} is not a day (mon ... sun)", field=field)
+        raise InputError(f"{name.strip()!r} is not a day (mon ... sun)", field=field)
     return DAY_NAMES.index(key)
 
 
@@ -184,10 +184,18 @@ class SendingWindow:
     days: tuple[int, ...] = ALL_DAYS
 
     @classmethod
-    def parse(cls, window: str, *, days: str = "", zone: str) -> SendingWindow:
-        start, end = parse_window(window)
+    def parse(
+        cls,
+        window: str,
+        *,
+        days: str = "",
+        zone: str,
+        window_field: str = "--window",
+        days_field: str = "--days",
+    ) -> SendingWindow:
+        start, end = parse_window(window, field=window_field)
         zone_named(zone)
-        return cls(start, end, zone, parse_days(days) if days else ALL_DAYS)
+        return cls(start, end, zone, parse_days(days, field=days_field) if days else ALL_DAYS)
 
     @property
     def spans_midnight(self) -> bool:

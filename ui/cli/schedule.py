@@ -106,9 +106,9 @@ def _positive(text: str) -> int:
 
 def _zone(args: argparse.Namespace) -> str:
     try:
-        return zone_named(args.zone).key if args.zone else local_zone().key
+        return zone_named(args.zone, field="--zone").key if args.zone else local_zone().key
     except InputError as exc:
-        raise CommandError(f"--zone: {exc}") from None
+        raise CommandError(str(exc)) from None
 
 
 def scheduled_settings(args: argparse.Namespace, settings: SendSettings) -> SendSettings:

@@ -71,10 +71,16 @@ class SendLaterPanel:
                 "A batch pause and the window apply to Start sending too. Scheduling needs a "
                 "saved account whose password is remembered (OS keyring) or a sign-in."
             ).classes("text-caption text-grey-7")
+            self.plan = ui.column().classes("gap-0 text-caption").mark("later-plan")
+            for field in (self.date, self.time, self.batch_size, self.batch_pause):
+                field.on_value_change(self.show_plan)
+            for field in (self.window, self.days):
+                field.on_value_change(self.show_plan)
             with ui.row().classes("items-center gap-2"):
                 self.button = ui.button("Schedule", icon="schedule", on_click=self.schedule)
                 self.button.mark("later-schedule")
             self.message = ui.label().classes("whitespace-pre-wrap").mark("later-message")
+        self.show_plan()
 
     def apply(self, settings: SendSettings) -> SendSettings:
         """The settings with the batches and the window entered here (`InputError` if bad)."""
@@ -85,9 +91,31 @@ class SendLaterPanel:
         window_text = (self.window.value or "").strip()
         days = (self.days.value or "").strip()
         if window_text or days:
-            window = SendingWindow.parse(window_text or "00:00-24:00", days=days, zone=self.zone)
+            window = SendingWindow.parse(
+                window_text or "00:00-24:00",
+                days=days,
+                zone=self.zone,
+                window_field="Sending window",
+                days_field="Days",
+            )
             settings = replace(settings, window=window)
         return settings
+
+    def show_plan(self) -> None:
+        """The plan with this start time, batches and window (or what is wrong with them)."""
+        self.plan.clear()
+        recipients = self.state.draft.recipients
+        count = len(recipients.recipients) if recipients else 0
+        with self.plan:
+            try:
+                settings = self.apply(self.state.draft.settings)
+                start = self.start_time()
+            except InputError as exc:
+                ui.label(str(exc)).classes("text-negative")
+                return
+            if count:
+                for line in plan_lines(count, settings, start):
+                    ui.label(line)
 
     def start_time(self) -> LocalTime:
         text = f"{self.date.value or ''} {self.time.value or ''}".strip()
