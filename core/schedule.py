@@ -276,6 +276,15 @@ class BatchSchedule:
             return f"batch of {self.size:,} sent: pausing before the next batch"
         return f"outside the sending window {self.window.describe() if self.window else ''}"
 
+    def resume(self, *, handed_over: int, last_at: float | None) -> None:
+        """Continue where an earlier run stopped: `handed_over` messages so far, the last at
+        `last_at` (a campaign resumed in a batch pause waits for the rest of it)."""
+        if not self.size or not handed_over:
+            return
+        self.sent = handed_over % self.size
+        if self.sent == 0 and last_at is not None:
+            self.resume_at = last_at + self.pause
+
     def record_send(self, at: float) -> None:
         """One message handed to the server at `at` (a batch ends after `size` of them)."""
         if not self.size:

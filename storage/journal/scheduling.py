@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.events import CampaignStatus
-from core.models import Recipient
+from core.models import Recipient, SendSettings
+from core.schedule import BatchSchedule
 from storage.errors import CampaignNotFoundError
 from storage.journal.campaign import _recipient
 from storage.journal.store import JournalStore
@@ -15,6 +16,7 @@ from storage.journal.store import JournalStore
 __all__ = [
     "Claim",
     "ScheduledCampaign",
+    "batch_schedule",
     "cancel_scheduled",
     "claim",
     "due_campaigns",
@@ -145,6 +147,22 @@ def claim(store: JournalStore, campaign_id: str) -> Claim:
     if CampaignStatus(status[0]) in _STARTED_ELSEWHERE:
         return Claim.ALREADY_RUNNING
     return Claim.NOT_SCHEDULED
+
+
+def batch_schedule(store: JournalStore, campaign_id: str, settings: SendSettings) -> BatchSchedule:
+    """The campaign's batches as far as earlier runs went: a campaign stopped in a batch pause
+    (the app closed, a crash) waits for the rest of the pause when resumed."""
+    schedule = BatchSchedule(
+        size=settings.batch_size, pause=settings.batch_pause, window=settings.window
+    )
+    if settings.batch_size:
+        count, last = store.conn.execute(
+            "SELECT count(*), max(at) FROM attempts WHERE campaign_id=? AND event IN "
+            "('sent', 'failed', 'unknown', 'deferred')",
+            (campaign_id,),
+        ).fetchone()
+        schedule.resume(handed_over=int(count), last_at=last)
+    return schedule
 
 
 def pending_recipients(store: JournalStore, campaign_id: str) -> tuple[Recipient, ...]:

@@ -7,13 +7,15 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from core.engine import WALL_CHECK_SECONDS
+from core.engine import WALL_CHECK_SECONDS, CampaignRunner
 from core.events import MessageSent, Paused, Resumed
 from core.models import Security, SendSettings
 from core.pacing import DAY
 from core.schedule import SendingWindow, plan_batches
+from core.transport import SMTPTransport
+from storage.journal.scheduling import batch_schedule
 from tests.conftest import account_for
-from tests.core.engine_kit import START, FakeClock, Harness, make_campaign, people
+from tests.core.engine_kit import START, FakeClock, Harness, TinyBuilder, make_campaign, people
 from tests.smtpd import ServerHandle
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -142,3 +144,40 @@ async def test_a_batch_pause_over_the_dst_change_lasts_its_real_hour(
     sent = [e.at for e in h.of(MessageSent)]
     assert [_local(at) for at in sent] == ["Sun 01:30", "Sun 03:30", "Sun 04:30"]
     assert sent[1] - sent[0] == 3600.0
+
+
+async def test_a_campaign_stopped_in_a_batch_pause_waits_out_the_rest_when_resumed(
+    plain_server: ServerHandle, tmp_path: Path
+) -> None:
+    settings = replace(FAST, batch_size=2, batch_pause=1800.0)
+    h = _campaign(plain_server, tmp_path, 4, settings)
+
+    def stop_in_the_pause(event: object) -> None:
+        h.events.append(event)  # type: ignore[arg-type]
+        if isinstance(event, Paused):
+            h.runner.cancel()  # the app is closed during the pause
+
+    h.runner.sink = stop_in_the_pause
+    await h.runner.run()
+    h.journal.close()
+    first_run = [e.at for e in h.of(MessageSent)]
+    assert len(first_run) == 2
+    journal = h.store.open_campaign(h.journal.campaign_id)
+    clock = FakeClock()
+    clock.wall = first_run[-1] + 600  # reopened ten minutes later
+    events: list[object] = []
+    runner = CampaignRunner(
+        journal=journal,
+        transport=SMTPTransport(account_for(plain_server, Security.NONE)),
+        builder=TinyBuilder(),
+        sender="alice@example.com",
+        settings=settings,
+        clock=clock,
+        sink=events.append,
+        schedule=batch_schedule(h.store, journal.campaign_id, settings),
+    )
+    finished = await runner.run()
+    assert finished.sent == 4
+    resumed = [e.at for e in events if isinstance(e, MessageSent)]
+    assert resumed[0] >= first_run[-1] + 1800  # the rest of the pause, not a new batch at once
+    assert len(plain_server.recorder.messages) == 4

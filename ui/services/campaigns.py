@@ -22,6 +22,7 @@ from core.recipients.address import identity
 from core.transport import make_transport
 from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
 from storage.journal import input_hash as compute_input_hash
+from storage.journal.scheduling import batch_schedule
 from storage.suppression import SuppressionList
 
 __all__ = [
@@ -289,6 +290,7 @@ class CampaignSession:
                 plan=plan.text,
                 stop_on_pause=stop_on_pause,
                 suppression=self._own_suppression if suppression is None else suppression,
+                schedule=batch_schedule(store, campaign_id, settings),
             )
         except BaseException:
             self.journal.close()
