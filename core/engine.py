@@ -374,6 +374,7 @@ class CampaignRunner:
         self.journal.intent(item, built.message_id, self.clock.now())  # the send starts now
         self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
         self._last_start = self.clock.monotonic()
+        self.schedule.record_send(now)  # a send started: it counts in its batch
         # The envelope is what the message was built for (a mailmerge TO may differ from the
         # recipient's column); the recipient's own address leads when it is part of it.
         envelope = built.envelope_recipients or (recipient.email,)
@@ -413,7 +414,6 @@ class CampaignRunner:
         self._consecutive_permanent = 0
         self._suppress_bounces()
         self.throttle.recover()
-        self.schedule.record_send(done)
         return None
 
     def _build_ahead(self, item: WorkItem) -> None:
@@ -443,8 +443,6 @@ class CampaignRunner:
         now = self.clock.now()
         email, text = item.recipient.email, exc.reply or str(exc)
         base = Outcome(RecipientStatus.PENDING, now, exc.code, exc.enhanced, text, counted=False)
-        if verdict.action in {Action.HOLD, Action.FAIL, Action.DEFER}:
-            self.schedule.record_send(now)  # the server saw this one: it counts in its batch
         if verdict.action is Action.HOLD:
             self.journal.result(
                 item, Outcome(RecipientStatus.UNKNOWN, now, exc.code, exc.enhanced, text)

@@ -286,7 +286,7 @@ class BatchSchedule:
             self.resume_at = last_at + self.pause
 
     def record_send(self, at: float) -> None:
-        """One message handed to the server at `at` (a batch ends after `size` of them)."""
+        """A send started at `at` (a batch ends after `size` of them, whatever their result)."""
         if not self.size:
             return
         self.sent += 1
