@@ -21,6 +21,7 @@ from tests.ui.campaign_kit import (
 from ui.services.campaigns import Draft, Prepared, prepare
 from ui.services.sandbox import SandboxServer
 from ui.services.scheduling import schedule_campaign
+from ui.services.starting import Choice
 from ui.services.state import AppState, get_state, reset_state
 from ui.web.credentials import draft_account
 from ui.web.scheduled import due_watcher
@@ -28,7 +29,7 @@ from ui.web.scheduled import due_watcher
 pytestmark = pytest.mark.usefixtures("fresh_state")
 
 
-async def _schedule(state: AppState, start_at: float) -> str:
+async def _schedule(state: AppState, start_at: float, *, delay_ms: int = 0) -> str:
     """A campaign to the sandbox, scheduled (as Send does) for `start_at`."""
     fill_draft(state)
     recipients = state.draft.recipients
@@ -37,7 +38,7 @@ async def _schedule(state: AppState, start_at: float) -> str:
         account=draft_account(),
         template=state.draft.template,
         recipients=recipients.recipients,
-        settings=SendSettings(delay_ms=0),
+        settings=SendSettings(delay_ms=delay_ms),
         base_dir=state.draft.base_dir(),
     )
 
@@ -55,6 +56,7 @@ async def _schedule(state: AppState, start_at: float) -> str:
         confirm=yes,
         secrets=no_secrets,
         prepared=prepare(state.journal, draft),
+        choice=Choice.EVERYONE_AGAIN,  # tests schedule the same list more than once
     )
     assert reschedule(state.journal, started.campaign_id, start_at=start_at)
     return started.campaign_id
@@ -144,3 +146,26 @@ async def test_history_start_now_and_edit_the_time(
     await wait_until_idle(state)
     assert outbox.count() == 4
     assert scheduled_campaigns(state.journal) == []
+
+
+async def test_a_due_campaign_waits_behind_the_running_one(
+    user: User, running_sandbox: SandboxServer, outbox: OutboxStore
+) -> None:
+    state = get_state()
+    first = await _schedule(state, time.time() - 1, delay_ms=1000)
+    second = await _schedule(state, time.time() - 1)
+    await user.open("/")
+    watcher = due_watcher(state)
+    await wait_until(lambda: state.active is not None, timeout=30)
+    assert state.active is not None and state.active.campaign_id == first
+    assert state.active.running  # four messages a second apart
+    picked = await watcher.look()
+    assert [d.campaign.id for d in picked.waiting] == [second]
+    assert picked.started is None
+    await wait_until_idle(state)
+    await watcher.look()
+    await wait_until(lambda: state.active is not None and state.active.campaign_id == second)
+    await wait_until_idle(state)
+    assert outbox.count() == 8
+    assert state.journal.campaign(first).status is CampaignStatus.FINISHED
+    assert state.journal.campaign(second).status is CampaignStatus.FINISHED
