@@ -16,6 +16,7 @@ from core.attachments import (
     resolve_attachment,
 )
 from core.errors import IssueKind, MergeError
+from core.field_check import FieldProblem, FieldScan, fields_used
 from core.message import MessageBuilder
 from core.models import Account, Recipient, Template
 from core.templating import CompiledTemplate, compile_errors
@@ -60,6 +61,9 @@ class PreflightReport:
     # recipient, and shared files taken from outside the template's folder.
     extra_recipients: tuple[LiteralRecipient, ...] = ()
     outside_attachments: tuple[OutsideAttachment, ...] = ()
+    # Merge fields against the list, one entry per field (missing column, missing or empty in
+    # some rows), for the grouped display.
+    field_problems: tuple[FieldProblem, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -86,6 +90,7 @@ class _Accumulator:
     largest_line: int | None = None
     extra_recipients: tuple[LiteralRecipient, ...] = ()
     outside_attachments: tuple[OutsideAttachment, ...] = ()
+    field_scan: FieldScan | None = None
 
     def add(self, error: MergeError) -> None:
         count = self.counts.get(error.kind, 0)
@@ -133,6 +138,9 @@ class _Accumulator:
             largest_message_line=self.largest_line,
             max_message_bytes=limit,
             max_examples=self.max_examples,
+            field_problems=(
+                self.field_scan.problems(self.missing) if self.field_scan is not None else ()
+            ),
         )
 
 
@@ -244,8 +252,10 @@ def preflight(
         return acc.report(counted, counted, max_attachment_bytes)
 
     total = with_errors = 0
+    acc.field_scan = FieldScan(fields_used(compiled))
     for recipient in recipients:
         total += 1
+        acc.field_scan.add(recipient)
         problems = _check_one(recipient, compiled, builder, base, max_attachment_bytes, acc)
         if problems or shared_missing:
             with_errors += 1

@@ -69,6 +69,12 @@ class ImportReport:
     duplicates: tuple[Duplicate, ...] = ()
     columns: tuple[str, ...] = ()  # merge-field names, in header order
     email_column: str | None = None
+    streamed: int | None = None  # a streamed list: how many were accepted (none kept here)
+
+    @property
+    def count(self) -> int:
+        """How many recipients the list has (kept here, or streamed from its file)."""
+        return self.streamed if self.streamed is not None else len(self.recipients)
 
     @property
     def merge_fields(self) -> tuple[str, ...]:
@@ -88,7 +94,7 @@ class ImportReport:
     def summary(self) -> str:
         """One line for people, e.g. '1,203 recipients, 4 rejected, 7 duplicates'."""
         text = (
-            f"{_plural(len(self.recipients), 'recipient')}, {len(self.rejected):,} rejected, "
+            f"{_plural(self.count, 'recipient')}, {len(self.rejected):,} rejected, "
             f"{_plural(self.duplicate_count, 'duplicate')}"
         )
         needs = self.smtputf8_count
@@ -100,9 +106,13 @@ class ImportReport:
 class Collector:
     """Builds an `ImportReport` row by row: counts rows, drops duplicates, keeps order."""
 
-    def __init__(self, source: str, *, max_rows: int) -> None:
+    def __init__(self, source: str, *, max_rows: int, keep: bool = True) -> None:
         self.source = source
         self.max_rows = max_rows
+        self.keep = keep  # False: accepted recipients are handed out by `take()`, not kept
+        self.accepted = 0
+        self.columns: tuple[str, ...] = ()
+        self.email_column: str | None = None
         self._recipients: list[Recipient] = []
         self._rejected: list[Rejected] = []
         self._duplicates: list[Duplicate] = []
@@ -145,6 +155,7 @@ class Collector:
             self._duplicates.append(Duplicate(self.source, line, email, first))
             return
         self._first_line[key] = line
+        self.accepted += 1
         self._recipients.append(
             Recipient(
                 email=email,
@@ -156,15 +167,21 @@ class Collector:
             )
         )
 
+    def take(self) -> list[Recipient]:
+        """The recipients accepted since the last call (streaming: `keep=False`)."""
+        taken, self._recipients = self._recipients, []
+        return taken
+
     def report(self, *, columns: tuple[str, ...], email_column: str | None) -> ImportReport:
-        """The finished report."""
+        """The finished report (a streamed one counts its recipients instead of keeping them)."""
         return ImportReport(
             source=self.source,
-            recipients=tuple(self._recipients),
+            recipients=tuple(self._recipients) if self.keep else (),
             rejected=tuple(self._rejected),
             duplicates=tuple(self._duplicates),
             columns=columns,
             email_column=email_column,
+            streamed=None if self.keep else self.accepted,
         )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import PurePath
 
 from core.errors import InputError
+from core.models import Recipient
 from core.recipients.address import (
     detect_email_column,
     detect_name_columns,
@@ -22,7 +23,15 @@ from core.recipients.report import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Collecto
 from core.recipients.sheet import Sheet
 from core.recipients.text import split_name_address
 
-__all__ = ["DELIMITERS", "parse_csv", "parse_xlsx", "read_header", "sniff_delimiter"]
+__all__ = [
+    "DELIMITERS",
+    "csv_text",
+    "parse_csv",
+    "parse_xlsx",
+    "read_header",
+    "sniff_delimiter",
+    "stream_csv",
+]
 
 DELIMITERS = ",;\t"  # the delimiters `sniff_delimiter` chooses among
 _SNIFF_LINES = 20
@@ -133,6 +142,7 @@ class _Table:
         self.add_email_field = "email" not in self.columns
         self.collector = collector
         self.joiner = joiner
+        collector.columns, collector.email_column = self.columns, self.email_column
 
     def add(self, line: int, cells: Sequence[str]) -> None:
         """Take one data row found at `line`; blank rows are skipped."""
@@ -178,8 +188,27 @@ class _Table:
             fields["email"] = email
         collector.accept(email, line=line, needs_smtputf8=needs_smtputf8, name=name, fields=fields)
 
-    def report(self) -> ImportReport:
-        return self.collector.report(columns=self.columns, email_column=self.email_column)
+
+def _table_rows(
+    rows: Iterable[tuple[int, Sequence[str]]],
+    *,
+    email_column: str | None,
+    collector: Collector,
+    joiner: str,
+) -> Iterator[_Table]:
+    """The first non-blank row is the header; every later row is data, fed to the table one
+    at a time (the table is yielded after each, so a streaming collector can be drained)."""
+    table: _Table | None = None
+    for line, cells in rows:
+        if table is not None:
+            table.add(line, cells)
+            yield table
+        elif any(cell.strip() for cell in cells):
+            table = _Table(
+                cells, line=line, email_column=email_column, collector=collector, joiner=joiner
+            )
+    if table is None:
+        raise InputError(_EMPTY, source=collector.source)
 
 
 def _read_table(
@@ -189,18 +218,10 @@ def _read_table(
     collector: Collector,
     joiner: str,
 ) -> ImportReport:
-    """The first non-blank row is the header; every later row is data."""
-    table: _Table | None = None
-    for line, cells in rows:
-        if table is not None:
-            table.add(line, cells)
-        elif any(cell.strip() for cell in cells):
-            table = _Table(
-                cells, line=line, email_column=email_column, collector=collector, joiner=joiner
-            )
-    if table is None:
-        raise InputError(_EMPTY, source=collector.source)
-    return table.report()
+    """Every row read; the report of what they gave."""
+    for _ in _table_rows(rows, email_column=email_column, collector=collector, joiner=joiner):
+        pass
+    return collector.report(columns=collector.columns, email_column=collector.email_column)
 
 
 def _csv_rows(text: str, *, delimiter: str, source: str) -> Iterator[tuple[int, list[str]]]:
@@ -225,6 +246,40 @@ def _csv_rows(text: str, *, delimiter: str, source: str) -> Iterator[tuple[int, 
         yield start, cells
 
 
+def _csv_text(
+    data: bytes, *, source: str, encoding: str | None, delimiter: str | None, max_bytes: int
+) -> tuple[str, str]:
+    """The decoded text and its delimiter (given, or sniffed)."""
+    check_size(len(data), max_bytes=max_bytes, source=source)
+    text = decode(data, source=source, encoding=encoding)
+    if delimiter is None:
+        delimiter = sniff_delimiter(text)
+    elif len(delimiter) != 1 or delimiter in '\r\n"':
+        raise InputError(
+            f"bad delimiter {delimiter!r}: use one character such as , ; or tab", source=source
+        )
+    return text, delimiter
+
+
+def csv_text(
+    data: bytes, *, source: str, encoding: str | None, delimiter: str | None, max_bytes: int
+) -> tuple[str, str]:
+    """A CSV's decoded text and its delimiter (given, or sniffed), checked as `parse_csv` does."""
+    return _csv_text(
+        data, source=source, encoding=encoding, delimiter=delimiter, max_bytes=max_bytes
+    )
+
+
+def stream_csv(
+    text: str, *, delimiter: str, collector: Collector, email_column: str | None = None
+) -> Iterator[Recipient]:
+    """`parse_csv`'s recipients one by one, none kept: `collector` (made with `keep=False`)
+    gathers the rejects, duplicates and counts as they go by."""
+    rows = _csv_rows(text, delimiter=delimiter, source=collector.source)
+    for _ in _table_rows(rows, email_column=email_column, collector=collector, joiner=delimiter):
+        yield from collector.take()
+
+
 def parse_csv(
     data: bytes,
     *,
@@ -242,14 +297,9 @@ def parse_csv(
     1 when it is the first line); a row spanning lines is reported at its first line.
     Malformed quoting raises `InputError`; row-level problems become `Rejected` entries.
     """
-    check_size(len(data), max_bytes=max_bytes, source=source)
-    text = decode(data, source=source, encoding=encoding)
-    if delimiter is None:
-        delimiter = sniff_delimiter(text)
-    elif len(delimiter) != 1 or delimiter in '\r\n"':
-        raise InputError(
-            f"bad delimiter {delimiter!r}: use one character such as , ; or tab", source=source
-        )
+    text, delimiter = _csv_text(
+        data, source=source, encoding=encoding, delimiter=delimiter, max_bytes=max_bytes
+    )
     collector = Collector(source, max_rows=max_rows)
     rows = _csv_rows(text, delimiter=delimiter, source=source)
     return _read_table(rows, email_column=email_column, collector=collector, joiner=delimiter)
@@ -284,7 +334,7 @@ def parse_xlsx(
         )
         for line, cells in sheet.rows():
             table.add(line, cells)
-        return table.report()
+        return collector.report(columns=collector.columns, email_column=collector.email_column)
 
 
 def read_header(

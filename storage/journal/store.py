@@ -91,12 +91,14 @@ class JournalStore:
     ) -> str:
         """Snapshot the inputs and every recipient (as pending); returns the new campaign id.
 
-        `inputs` is `input_hash(template, recipients)` when the caller has it already.
+        `inputs` is `input_hash(template, recipients)` when the caller has it already (else
+        `recipients` must be iterable twice). They stream in: none is held in memory here.
 
         `attachments_digest` fingerprints the attachment files, which live outside the journal,
         so a resume can tell when they changed.
         """
-        recipients = list(recipients)
+        if inputs is None:
+            inputs = input_hash(template, recipients)  # a pass of its own (sources re-iterate)
         now = time.time()
         campaign_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         with self.transaction(durable=True) as conn:
@@ -116,9 +118,9 @@ class JournalStore:
                     json.dumps(to_plain(settings)),
                     str(base_dir),
                     source,
-                    inputs or input_hash(template, recipients),
+                    inputs,
                     attachments_digest,
-                    len(recipients),
+                    0,  # counted below, as the recipients stream in
                 ),
             )
             conn.executemany(
@@ -138,6 +140,11 @@ class JournalStore:
                     )
                     for seq, r in enumerate(recipients, start=1)
                 ),
+            )
+            conn.execute(
+                "UPDATE campaigns SET total=(SELECT count(*) FROM recipients WHERE "
+                "campaign_id=?) WHERE id=?",
+                (campaign_id, campaign_id),
             )
         return campaign_id
 

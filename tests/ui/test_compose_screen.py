@@ -59,17 +59,19 @@ async def test_merge_field_chips_insert_at_the_cursor_or_append(user: User) -> N
     assert get_state().draft.template.subject == "For {{ email }}"
 
 
-async def test_preflight_names_the_missing_field_and_the_recipient_lines(user: User) -> None:
-    _use_recipients("email,first_name\nann@example.com,Ann\nbob@example.org,Bob\n")
+async def test_preflight_names_the_missing_field_once_with_the_lists_columns(user: User) -> None:
+    _use_recipients("email,first_name,compnay\nann@example.com,Ann,A\nbob@example.org,Bob,B\n")
     await _open(user)
     user.find(marker="compose-subject").type("Hi {{ first_name }}")
     user.find(marker="compose-body").type("Your company: {{ company }}")
     await user.should_see("2 of 2 recipient(s) have problems", retries=50)
     missing = texts(user, "compose-preflight-missing")
-    assert len(missing) == 1
-    assert "'company' for 2 recipient(s)" in missing[0]
-    assert "line 2, ann@example.com" in missing[0]
-    assert "line 3, bob@example.org" in missing[0]
+    assert missing == [
+        "merge field `company` (used in body) is not a column of the list; its columns are "
+        "email, first_name, compnay; did you mean `compnay`?"
+    ]
+    await user.should_not_see(marker="compose-preflight-issue")
+    await user.should_not_see("more of the same kinds")
     await user.should_see("company", marker="compose-preview-error")
 
 

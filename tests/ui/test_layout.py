@@ -43,10 +43,10 @@ async def test_each_screen_opens_inside_the_frame(user: User, screen: object) ->
 
 async def test_navigation_link_switches_the_screen(user: User) -> None:
     await user.open("/")
-    await user.should_see("Welcome to Bulk Mailer")
+    await user.should_see("where things stand")
     user.find(marker="nav-outbox").click()
     await user.should_see(marker="outbox-table")
-    await user.should_not_see("Welcome to Bulk Mailer")
+    await user.should_not_see("where things stand")
 
 
 async def test_unknown_path_answers_404_inside_the_frame(user: User) -> None:

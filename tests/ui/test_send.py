@@ -127,7 +127,11 @@ async def test_preflight_errors_block_start_and_name_the_fix(
     fill_draft(state, subject="Hello {{ nickname }}")
     await user.open("/send")
     await user.should_see(marker="send-preflight-errors", retries=50)
-    await user.should_see("Missing merge fields: nickname (4 recipients)")
+    await user.should_see(
+        "merge field `nickname` (used in subject) is not a column of the list",
+        marker="send-field-problem",
+    )
+    await user.should_not_see("Missing merge fields")
     await user.should_see(marker="send-fix-compose")
     await user.should_see(marker="send-fix-recipients")
     start = element(user, "send-start")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+from core.recipients.source import Limited
 from ui.cli.dkim import print_domain_check
 from ui.services.campaigns import Draft, dry_run
 from ui.services.deliverability import spam_reports
@@ -17,7 +18,7 @@ SPAM_CHECKED = 1  # messages scored: the first; SpamAssassin takes a few seconds
 def print_checks(draft: Draft, account_name: str | None = None) -> None:
     """The sender-domain check, then the first message's spam score (warnings only)."""
     print_domain_check(draft.account, account_name)
-    first = dry_run(replace(draft, recipients=draft.recipients[:SPAM_CHECKED])).first
+    first = dry_run(replace(draft, recipients=Limited(draft.recipients, SPAM_CHECKED))).first
     if first is None:
         return
     print("Checking the first message for spam signs ...", file=sys.stderr)

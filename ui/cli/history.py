@@ -18,6 +18,7 @@ from storage.journal.history import (
     retry_failed,
     skipped_reasons,
 )
+from storage.journal.reasons import reason_groups
 from ui.cli.common import EXIT_OK, EXIT_SOME_FAILED, CommandError
 from ui.services.durations import slowest_lines
 
@@ -121,6 +122,10 @@ def _status(args: argparse.Namespace) -> int:
         )
         for reason, count in skipped_reasons(store, record.id).items():
             print(f"  skipped {count:,}: {reason}")
+        groups = reason_groups(store, record.id)
+        if groups:
+            print("Why (grouped by reason):")
+            print("\n".join(f"  {group.line}" for group in groups))
         problems = recipients(
             store,
             record.id,

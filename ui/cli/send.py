@@ -18,6 +18,12 @@ from core.mailmerge import load_mailmerge
 from core.models import Account, Credentials, SendSettings
 from core.preflight import PreflightReport
 from core.recipients import ImportReport, load_recipients
+from core.recipients.source import (
+    STREAMED_SUFFIXES,
+    FileRecipients,
+    RecipientSource,
+    first_recipient,
+)
 from core.schedule import LocalTime
 from storage.journal import JournalError, JournalStore
 from ui.cli.checks import print_checks
@@ -188,13 +194,25 @@ def _email_column_from_to(to: str | None) -> str | None:
     return (match.group(1) or match.group(2)) if match else None
 
 
-def _load_recipients(args: argparse.Namespace, to: str | None) -> ImportReport:
+def _read_list(
+    path: Path, column: str | None, encoding: str | None
+) -> tuple[RecipientSource, ImportReport]:
+    """A CSV or TSV streamed from the file on each pass (bounded memory); others read whole."""
+    if path.suffix.lower() in STREAMED_SUFFIXES:
+        streamed = FileRecipients(path, email_column=column, encoding=encoding)
+        return streamed, streamed.report
+    report = load_recipients(path, email_column=column, encoding=encoding)
+    return report.recipients, report
+
+
+def _load_recipients(args: argparse.Namespace, to: str | None) -> RecipientSource:
     column = args.email_column or _email_column_from_to(to)
+    path = Path(args.recipients)
     try:
-        report = load_recipients(args.recipients, email_column=column, encoding=args.encoding)
+        source, report = _read_list(path, column, args.encoding)
     except InputError as exc:
         if column and not args.email_column and "column" in str(exc):
-            report = load_recipients(args.recipients, encoding=args.encoding)
+            source, report = _read_list(path, None, args.encoding)
         else:
             raise
     print(f"Recipients: {report.summary()}", file=sys.stderr)
@@ -204,7 +222,7 @@ def _load_recipients(args: argparse.Namespace, to: str | None) -> ImportReport:
         print(
             f"  ... and {len(report.rejected) - _SHOW_REJECTED} more rejected rows", file=sys.stderr
         )
-    return report
+    return source
 
 
 def _account_for_send(args: argparse.Namespace) -> tuple[Account, Credentials]:
@@ -221,11 +239,20 @@ def _print_preflight(report: PreflightReport) -> None:
         else ""
     )
     print(f"Pre-flight found problems{whom}:", file=sys.stderr)
-    for issue in report.issues[:_SHOW_ISSUES]:
+    grouped = {problem.name for problem in report.field_problems if problem.blocking}
+    for problem in report.field_problems:  # one line per merge field, not one per recipient
+        print(f"  {problem.text}", file=sys.stderr)
+    shown = [
+        issue
+        for issue in report.issues
+        if not (issue.kind is IssueKind.MISSING_FIELD and set(issue.fields) <= grouped)
+    ]
+    for issue in shown[:_SHOW_ISSUES]:
         where = f"line {issue.line} ({issue.email}): " if issue.line else ""
         print(f"  {where}{issue.message}", file=sys.stderr)
-    if report.missing_fields:
-        fields = ", ".join(f"{name} ({count})" for name, count in report.missing_fields.items())
+    ungrouped = {n: c for n, c in report.missing_fields.items() if n not in grouped}
+    if ungrouped:
+        fields = ", ".join(f"{name} ({count})" for name, count in ungrouped.items())
         print(f"  missing merge fields: {fields}", file=sys.stderr)
     if any(issue.part == "subject" for issue in report.of_kind(IssueKind.EMPTY_PART)):
         print("  (pass --allow-empty-subject to send without a subject)", file=sys.stderr)
@@ -248,7 +275,11 @@ def _preview(
         print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
         print(f"Note: {prepared.preflight.smtputf8_recipients} recipients need SMTPUTF8.")
-    run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
+    for problem in prepared.preflight.field_problems:
+        if not problem.blocking:
+            print(f"Note: {problem.text}")
+    first = first_recipient(prepared.draft.recipients)
+    run = dry_run(replace(prepared.draft, recipients=(first,) if first else ()))
     if run.first is not None:
         text = run.first.payload.decode("utf-8", "replace").replace("\r\n", "\n")
         lines = text.split("\n")
@@ -306,15 +337,15 @@ def _send(args: argparse.Namespace) -> int:
         args.sender = mailmerge.sender
     account, given = _account_for_send(args)  # a bad flag fails before the list is read
     try:
-        report = _load_recipients(args, mailmerge.template.to)
+        people = _load_recipients(args, mailmerge.template.to)
     except InputError as exc:
         raise CommandError(str(exc)) from None
-    if not report.recipients:
+    if not len(people):
         raise CommandError("no valid recipients to send to")
     draft = Draft(
         account=account,
         template=mailmerge.template,
-        recipients=limited(report.recipients, args.limit),
+        recipients=limited(people, args.limit),
         settings=_settings(args, account),
         base_dir=mailmerge.base_dir or Path.cwd(),
         name=args.name or Path(args.template).stem,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -13,14 +14,21 @@ from core.credentials import CredentialProvider
 from core.engine import CampaignRunner
 from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
-from core.models import Account, Credentials, Recipient, SendSettings, Template
+from core.models import Account, Credentials, SendSettings, Template
 from core.pacing import DAY, Plan, describe_plan
 from core.ports import Clock, SuppressionListLike, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.recipients.address import identity
+from core.recipients.source import Excluding, Limited, RecipientSource, first_recipient
 from core.transport import make_transport
-from storage.journal import JournalError, JournalStore, SqliteCampaignJournal, account_key
+from storage.journal import (
+    AcceptedByCampaign,
+    JournalError,
+    JournalStore,
+    SqliteCampaignJournal,
+    account_key,
+)
 from storage.journal import input_hash as compute_input_hash
 from storage.journal.scheduling import batch_schedule
 from storage.suppression import SuppressionList
@@ -30,15 +38,20 @@ __all__ = [
     "Draft",
     "DryRun",
     "InputsChangedError",
+    "JournalFacts",
     "Prepared",
     "Twin",
     "attachments_digest",
+    "check_draft",
     "create_campaign",
     "dry_run",
     "effective_settings",
     "first_subject",
+    "journal_facts",
     "only_not_yet_accepted",
     "prepare",
+    "prepare_in_background",
+    "with_unfinished",
 ]
 
 _MINUTE = 60_000  # ms
@@ -54,7 +67,7 @@ class Draft:
 
     account: Account
     template: Template
-    recipients: tuple[Recipient, ...]
+    recipients: RecipientSource  # a tuple, or a file streamed on each pass
     settings: SendSettings
     base_dir: Path
     name: str = "campaign"
@@ -87,18 +100,16 @@ class Prepared:
 
     @property
     def ok(self) -> bool:
-        return self.preflight.ok and bool(self.draft.recipients)
+        return self.preflight.ok and len(self.draft.recipients) > 0
 
     @property
     def repeats(self) -> int:
         """How many recipients of this list already got this message from an earlier campaign."""
         return len(self.already_accepted)
 
-    def not_yet_accepted(self) -> tuple[Recipient, ...]:
+    def not_yet_accepted(self) -> RecipientSource:
         """The recipients no earlier campaign of this message reached."""
-        return tuple(
-            r for r in self.draft.recipients if identity(r.email) not in self.already_accepted
-        )
+        return Excluding(self.draft.recipients, self.already_accepted)
 
 
 def effective_settings(settings: SendSettings, account: Account) -> SendSettings:
@@ -131,8 +142,23 @@ def attachments_digest(template: Template, base_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def prepare(store: JournalStore, draft: Draft) -> Prepared:
-    """Pre-flight every message, state the plan, and find unfinished twins of this draft."""
+@dataclass(frozen=True, slots=True)
+class JournalFacts:
+    """What checking a draft needs from the journal, read in one quick step."""
+
+    sent_in_window: int
+    earlier: tuple[AcceptedByCampaign, ...]  # campaigns of this template, with who accepted
+
+
+def journal_facts(store: JournalStore, draft: Draft) -> JournalFacts:
+    """The journal reads of a check (in the journal's own thread: its connection is shared)."""
+    sent, _ = store.sends_in_window(account_key(draft.account), _now() - DAY)
+    return JournalFacts(sent, tuple(store.accepted_by_template(draft.template)))
+
+
+def check_draft(draft: Draft, facts: JournalFacts) -> Prepared:
+    """The CPU part of a check, with no journal access (safe in a worker thread): pre-flight
+    every message, the plan, the inputs' fingerprint and the twins."""
     report = preflight(
         draft.template,
         draft.recipients,
@@ -141,49 +167,71 @@ def prepare(store: JournalStore, draft: Draft) -> Prepared:
         account=draft.account,
         allow_empty_subject=draft.allow_empty_subject,
     )
-    sent, _ = store.sends_in_window(account_key(draft.account), _now() - DAY)
     plan = describe_plan(
         len(draft.recipients),
         delay_ms=draft.settings.delay_ms,
         daily_cap=draft.settings.daily_cap,
-        sent_in_window=sent,
+        sent_in_window=facts.sent_in_window,
     )
     inputs = compute_input_hash(draft.template, draft.recipients)
-    twins, accepted = _twins(store, draft)
-    unfinished = tuple(store.find_unfinished(inputs))
-    return Prepared(draft, report, plan, inputs, unfinished, twins, accepted)
+    twins, accepted = _twins(facts.earlier, draft)
+    return Prepared(draft, report, plan, inputs, (), twins, accepted)
 
 
-def _twins(store: JournalStore, draft: Draft) -> tuple[tuple[Twin, ...], frozenset[str]]:
+def with_unfinished(store: JournalStore, prepared: Prepared) -> Prepared:
+    """The check completed with the unfinished campaigns of exactly these inputs."""
+    return replace(prepared, unfinished=tuple(store.find_unfinished(prepared.input_hash)))
+
+
+def prepare(store: JournalStore, draft: Draft) -> Prepared:
+    """Pre-flight every message, state the plan, and find twins of this draft (one thread)."""
+    return with_unfinished(store, check_draft(draft, journal_facts(store, draft)))
+
+
+async def prepare_in_background(store: JournalStore, draft: Draft) -> Prepared:
+    """`prepare` for an event loop: the journal is read in the loop, the heavy part runs in
+    a worker thread that never touches the journal's connection (closing it meanwhile, at
+    shutdown or in a test, must not race a query)."""
+    facts = journal_facts(store, draft)
+    checked = await asyncio.to_thread(check_draft, draft, facts)
+    return with_unfinished(store, checked)
+
+
+def _twins(
+    earlier: tuple[AcceptedByCampaign, ...], draft: Draft
+) -> tuple[tuple[Twin, ...], frozenset[str]]:
     """Earlier campaigns of this template whose accepted recipients overlap this list."""
-    wanted = {identity(r.email) for r in draft.recipients}
-    twins: list[Twin] = []
-    reached: set[str] = set()
-    for earlier in store.accepted_by_template(draft.template):
-        overlap = wanted.intersection(identity(email) for email in earlier.accepted)
-        if overlap:
-            twins.append(
-                Twin(earlier.id, earlier.name, earlier.created, earlier.status, len(overlap))
-            )
-            reached |= overlap
-    return tuple(twins), frozenset(reached)
+    if not earlier:
+        return (), frozenset()
+    # Memory follows what earlier campaigns accepted, not the size of this list.
+    accepted = [{identity(email) for email in campaign.accepted} for campaign in earlier]
+    everyone = set().union(*accepted)
+    reached = {key for r in draft.recipients if (key := identity(r.email)) in everyone}
+    twins = tuple(
+        Twin(c.id, c.name, c.created, c.status, len(reached & keys))
+        for c, keys in zip(earlier, accepted, strict=True)
+        if reached & keys
+    )
+    return twins, frozenset(reached)
 
 
 def first_subject(prepared: Prepared) -> str:
     """The subject of the first message, exactly as it will be sent (merge fields filled)."""
     if not prepared.draft.recipients:
         return ""
-    run = dry_run(replace(prepared.draft, recipients=prepared.draft.recipients[:1]))
+    first = first_recipient(prepared.draft.recipients)
+    if first is None:
+        return ""
+    run = dry_run(replace(prepared.draft, recipients=(first,)))
     if run.first is None:
         return ""
     headers = BytesHeaderParser(policy=email.policy.default).parsebytes(run.first.payload)
     return str(headers.get("Subject", ""))
 
 
-def only_not_yet_accepted(store: JournalStore, prepared: Prepared) -> Prepared:
-    """The same draft limited to the recipients no earlier campaign of it reached, checked."""
-    draft = replace(prepared.draft, recipients=prepared.not_yet_accepted())
-    return prepare(store, draft)
+def only_not_yet_accepted(prepared: Prepared) -> Draft:
+    """The same draft limited to the recipients no earlier campaign of it reached."""
+    return replace(prepared.draft, recipients=prepared.not_yet_accepted())
 
 
 def create_campaign(store: JournalStore, prepared: Prepared) -> str:
@@ -319,6 +367,6 @@ class CampaignSession:
         self.runner.cancel()
 
 
-def limited(recipients: Sequence[Recipient], limit: int | None) -> tuple[Recipient, ...]:
+def limited(recipients: RecipientSource, limit: int | None) -> RecipientSource:
     """The first `limit` recipients (all when None)."""
-    return tuple(recipients if limit is None else recipients[:limit])
+    return recipients if limit is None else Limited(recipients, limit)

@@ -4,7 +4,6 @@ the background, the CLI in the foreground), through `CampaignSession` either way
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,7 +16,7 @@ from ui.services.campaigns import (
     Prepared,
     create_campaign,
     only_not_yet_accepted,
-    prepare,
+    prepare_in_background,
 )
 
 __all__ = [
@@ -109,7 +108,7 @@ async def start_campaign(
     `busy` says why nothing may start right now.
     """
     if prepared is None or prepared.draft != draft:
-        prepared = await asyncio.to_thread(prepare, store, draft)
+        prepared = await prepare_in_background(store, draft)
     if not prepared.ok:
         raise NotStartedError("fix what the pre-flight check names first", prepared=prepared)
     if needs_choice(prepared):
@@ -120,7 +119,7 @@ async def start_campaign(
     if choice is Choice.CANCEL:
         raise NotStartedError("nothing sent", prepared=prepared)
     if choice is Choice.NOT_YET_ACCEPTED:
-        prepared = await asyncio.to_thread(only_not_yet_accepted, store, prepared)
+        prepared = await prepare_in_background(store, only_not_yet_accepted(prepared))
         if not prepared.draft.recipients:
             raise NotStartedError("everyone on this list already got this message")
     if not await confirm(prepared):

@@ -26,6 +26,7 @@ __all__ = [
     "SANDBOX_KEY",
     "ActiveCampaign",
     "AppState",
+    "ConnectionTest",
     "DraftState",
     "PassphraseHolder",
     "Spawn",
@@ -53,6 +54,17 @@ class DraftState:
         if self.attachments_dir is None:
             self.attachments_dir = private_subdir("attachments")
         return self.attachments_dir
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTest:
+    """The last connection test of an account in this app session (Accounts > Test)."""
+
+    ok: bool
+    summary: str  # "connected, TLS and login fine" or the step that failed and why
+    at: float  # when it finished (seconds since the epoch)
+    host: str
+    port: int
 
 
 class ActiveCampaign:
@@ -147,6 +159,8 @@ class AppState:
         self.credential_memory: dict[LoginKey, Credentials] = {}
         # Signed-in accounts' token providers by saved name: access tokens live only here.
         self.sign_in_providers: dict[str, OAuthCredentials] = {}
+        # The last connection test per saved account name (SANDBOX_KEY: the sandbox).
+        self.connection_tests: dict[str, ConnectionTest] = {}
         self._draft_restored = False
 
     @property

@@ -24,6 +24,7 @@ from ui.web.credentials import (
 )
 from ui.web.deliverability_view import show_domain_check
 from ui.web.diagnosis_report import ReportButton
+from ui.web.home import connection_test
 from ui.web.layout import screen_title
 from ui.web.signin import SignInCard, describe_sign_in, keep_sign_in, sign_out_button
 from ui.web.widgets import show_diagnosis, slug
@@ -242,6 +243,8 @@ class AccountsScreen:
         finally:
             self.test_button.enable()
         show_diagnosis(self.report, diagnosis)
+        if name is not None:  # the Home screen shows each account's last test
+            self.state.connection_tests[name] = connection_test(diagnosis)
         self.report_button.show_for(diagnosis)
         await show_domain_check(self.report, account, dkim_key_of(self.state.vault, name))
         if diagnosis.error is not None and diagnosis.error.phase is Phase.AUTH:

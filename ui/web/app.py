@@ -8,10 +8,10 @@ from typing import Any
 
 from nicegui import background_tasks, ui
 
-from ui.services import sandbox
 from ui.services.state import get_state
 from ui.web import accounts, compose, deliverability_screen, history, outbox, recipients, send
-from ui.web.layout import NavItem, frame, screen_title
+from ui.web import home as home_screen
+from ui.web.layout import NavItem, frame
 from ui.web.scheduled import ask_about_late
 
 __all__ = ["SCREENS", "Screen", "home", "root", "routes"]
@@ -39,16 +39,8 @@ SCREENS: tuple[Screen, ...] = (
 
 
 def home() -> None:
-    """The start screen: the steps in order."""
-    screen_title("Welcome to Bulk Mailer")
-    ui.label("Send one personal message to each person on a list, through your own account.")
-    with ui.column().classes("q-mt-md gap-1").mark("home-steps"):
-        for number, screen in enumerate(SCREENS[:4], start=1):
-            ui.link(f"{number}. {screen.nav.title}", screen.nav.path)
-    ui.label(
-        f"Until you add an account, messages go to the {sandbox.SANDBOX_ACCOUNT_NAME}; "
-        "see them in the Outbox."
-    ).classes("text-grey-8 q-mt-md")
+    """The start screen: a dashboard of where things stand."""
+    home_screen.page()
 
 
 def routes() -> dict[str, Callable[..., Any]]:

@@ -243,7 +243,18 @@ class PreflightPanel:
                 ui.label(f"The {issue.part} is empty: write it before sending.").classes(
                     "text-negative"
                 ).mark("compose-preflight-warning")
+            grouped = set()
+            for problem in report.field_problems:  # one line per field, not per recipient
+                ui.label(problem.text).classes(
+                    "break-all " + ("text-negative" if problem.blocking else "text-warning")
+                ).mark(
+                    "compose-preflight-missing" if problem.blocking else "compose-preflight-empty"
+                )
+                if problem.blocking:
+                    grouped.add(problem.name)
             for field_name, count in report.missing_fields.items():
+                if field_name in grouped:
+                    continue
                 lines = [
                     describe_issue(issue)
                     for issue in report.of_kind(IssueKind.MISSING_FIELD)
@@ -261,7 +272,9 @@ class PreflightPanel:
                     IssueKind.MISSING_ATTACHMENT: "compose-preflight-attachment",
                 }.get(issue.kind, "compose-preflight-issue")
                 ui.label(describe_issue(issue)).classes("break-all").mark(mark)
-            hidden = sum(report.issue_counts.values()) - len(report.issues)
+            hidden = sum(
+                n for kind, n in report.issue_counts.items() if kind is not IssueKind.MISSING_FIELD
+            ) - sum(1 for issue in report.issues if issue.kind is not IssueKind.MISSING_FIELD)
             if hidden > 0:
                 ui.label(f"… and {hidden:,} more of the same kinds.").classes("text-grey-8")
             if report.largest_message_bytes:

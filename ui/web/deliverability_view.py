@@ -12,6 +12,7 @@ from nicegui import ui
 from core.domain_check import Level
 from core.message import MessageBuilder
 from core.models import Account
+from core.recipients.source import first_recipient
 from storage.dkim_keys import DkimKey
 from ui.services.campaigns import Draft, dry_run
 from ui.services.deliverability import plan_notes, sender_domain_report, spam_reports
@@ -36,9 +37,10 @@ FirstMessage = Callable[[], tuple[bytes, int] | None]  # (payload, recipients) o
 
 def first_message_of_draft(draft: Draft | None) -> tuple[bytes, int] | None:
     """The Send screen's first message exactly as it would go out, and the list's size."""
-    if draft is None or not draft.recipients:
+    person = first_recipient(draft.recipients) if draft is not None else None
+    if draft is None or person is None:
         return None
-    first = dry_run(replace(draft, recipients=draft.recipients[:1])).first
+    first = dry_run(replace(draft, recipients=(person,))).first
     return None if first is None else (first.payload, len(draft.recipients))
 
 

@@ -16,10 +16,12 @@ from ui.services import runs
 from ui.services.durations import slowest_lines
 from ui.services.monitor import LogLine
 from ui.services.state import AppState, get_state
+from ui.web.charts import CampaignChart, segments, strip_text
 from ui.web.credentials import resolve_credentials
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import status_text
+from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable, format_time
 from ui.web.scheduled import ScheduledList
 
@@ -40,12 +42,23 @@ _COLUMNS = [
     {"name": "failed", "label": "Failed", "field": "failed", "align": "right"},
     {"name": "unknown", "label": "Unknown", "field": "unknown", "align": "right"},
     {"name": "remaining", "label": "Not sent yet", "field": "remaining", "align": "right"},
+    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
 ]
 # A Vue template: values reach the DOM through {{ }} text interpolation only (escaped).
 _NAME_CELL = r"""
 <q-td :props="props">
   <a :href="'/history/' + props.row.id" class="text-primary">{{ props.value || props.row.id }}</a>
   <div class="text-caption text-grey-7">{{ props.row.id }}</div>
+</q-td>
+"""
+# The outcome as a stacked bar: widths and colours are numbers and constants made here.
+_OUTCOME_CELL = r"""
+<q-td :props="props">
+  <div role="img" :aria-label="props.row.outcome" class="row no-wrap rounded-borders
+       overflow-hidden" style="height: 10px; background: #eeeeee; min-width: 8rem">
+    <div v-for="seg in props.row.segments" :key="seg.key" :title="seg.title"
+         :style="{width: seg.width + '%', background: seg.colour, height: '100%'}"></div>
+  </div>
 </q-td>
 """
 _CSV_MEDIA_TYPE = "text/csv"
@@ -90,6 +103,7 @@ def page() -> None:
     table = ui.table(columns=_COLUMNS, rows=[], row_key="id").classes("w-full")
     table.props("flat bordered wrap-cells no-data-label='No campaigns yet.'")
     table.add_slot("body-cell-name", _NAME_CELL)
+    table.add_slot("body-cell-outcome", _OUTCOME_CELL)
     table.mark("history-table")
 
     last = [0.0]
@@ -112,6 +126,8 @@ def page() -> None:
                 "failed": summary.counts.failed,
                 "unknown": summary.counts.unknown,
                 "remaining": summary.counts.remaining,
+                "outcome": strip_text(summary.counts),
+                "segments": segments(summary.counts),
             }
             for summary in summaries
         ]
@@ -166,6 +182,7 @@ class CampaignDetail:
             ui.label().classes("whitespace-pre-wrap text-caption").mark("history-slowest")
         )
         self.live = ui.row().classes("items-center")
+        self.chart = CampaignChart(self.store, self.id, marker="history-chart")
         with ui.row().classes("items-center gap-2 q-my-sm"):
             self.resume_button = ui.button("Resume", icon="play_arrow", on_click=self.resume)
             self.resume_button.mark("history-resume")
@@ -188,6 +205,7 @@ class CampaignDetail:
                 ).props("flat dense").mark(f"history-export-{key}")
         self.message = ui.label().classes("whitespace-pre-wrap").mark("history-message")
         self.accept_changes = ui.row()
+        reasons_box = ui.column().classes("w-full")
         ui.label("Recipients").classes("text-h6 q-mt-md")
         ui.label(
             "Click a row to see every attempt. Select unknown rows to resolve only those."
@@ -195,6 +213,8 @@ class CampaignDetail:
         self.table = RecipientTable(
             self.store, self.id, marker="history-recipients", selectable=True
         )
+        with reasons_box:
+            self.reasons = ReasonList(self.store, self.id, self.table, marker="history-reasons")
         self.watch = CampaignWatch(state, self._on_update)
         self.refresh()
 
@@ -230,7 +250,9 @@ class CampaignDetail:
         self.retry_button.text = f"Retry failed ({counts.failed:,})"
         self.resend_button.set_enabled(not running and counts.unknown > 0)
         self.mark_button.set_enabled(not running and counts.unknown > 0)
+        self.reasons.refresh()  # first: a group the table shows keeps its count
         self.table.refresh()
+        self.chart.refresh(force=not running)
 
     def _on_update(self, full: bool, lines: list[LogLine]) -> None:
         active = self.state.active

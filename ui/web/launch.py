@@ -142,6 +142,7 @@ def launch(argv: Sequence[str]) -> int:
         reload=False,
         show=False,
         title=APP_NAME,
+        language="en-US",  # the page declares its language (screen readers, axe)
         favicon=FAVICON if FAVICON.is_file() else None,
         storage_secret=secrets.token_urlsafe(32),
         session_middleware_kwargs={

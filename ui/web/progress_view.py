@@ -13,6 +13,7 @@ from core.ports import Counts
 from storage.journal import JournalError, JournalStore
 from ui.services.monitor import LogLine
 from ui.services.state import ActiveCampaign
+from ui.web.charts import outcome_strip
 from ui.web.live import SHOWN_LOG_LINES
 from ui.web.signin import sign_in_again_button, stopped_for_sign_in
 
@@ -58,6 +59,7 @@ class ProgressView:
                 self.done.props("data-testid=send-done")
             self.bar = ui.linear_progress(value=0.0, show_value=False, size="12px")
             self.bar.props("instant-feedback data-testid=send-progress").mark("send-progress")
+            self.strip = ui.element("div").classes("w-full")  # failures in their own colour
             self.counts = ui.label().classes("text-body2").mark("send-counts")
             self.speed = ui.label().classes("text-body2 text-grey-8").mark("send-rate")
             self.note = ui.label().classes("text-body2 text-warning").mark("send-note")
@@ -81,6 +83,9 @@ class ProgressView:
         done = counts.done
         self.bar.value = round(done / total, 4) if total else 0.0
         self.done.text = f"{done:,}/{total:,}"
+        self.strip.clear()
+        with self.strip:
+            outcome_strip(counts, marker="send-outcome-bar", height="8px")
         self.counts.text = (
             f"Accepted {counts.sent:,} · Failed {counts.failed:,} · Unknown {counts.unknown:,}"
             f" · Deferred {counts.deferred:,} · Not sent yet {counts.pending:,}"

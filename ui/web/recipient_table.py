@@ -10,8 +10,10 @@ from nicegui import ui
 
 from core.models import RecipientStatus
 from core.ports import Counts
+from core.reasons import ReasonGroup
 from storage.journal import JournalError, JournalStore, history
 from storage.journal.durations import durations, format_seconds
+from storage.journal.reasons import reason_rows
 
 __all__ = [
     "FILTERS",
@@ -55,6 +57,15 @@ _COLUMNS = [
     {"name": "took", "label": "Took", "field": "took", "align": "right"},
     {"name": "time", "label": "Time", "field": "time", "align": "left"},
 ]
+# The address as a button: the attempts dialog opens from the keyboard too (Tab, Enter), not
+# only by clicking the row. Text reaches the DOM through Vue's escaped `label` binding.
+_EMAIL_CELL = r"""
+<q-td :props="props">
+  <q-btn flat dense no-caps class="text-left" :label="props.value"
+         :aria-label="'Attempts for ' + props.value"
+         @click.stop="() => $parent.$emit('attempts', props.row)" />
+</q-td>
+"""
 _ATTEMPT_COLUMNS = [
     {"name": "time", "label": "Time", "field": "time", "align": "left"},
     {"name": "event", "label": "What", "field": "event", "align": "left"},
@@ -121,6 +132,7 @@ class RecipientTable:
         self.campaign_id = campaign_id
         self.page_size = page_size
         self.total = 0
+        self.reason: ReasonGroup | None = None  # only this reason group's rows (a click chose)
         with ui.row().classes("w-full items-center gap-4"):
             self.filter = ui.select(
                 {key: label for key, (label, _) in FILTERS.items()},
@@ -139,6 +151,8 @@ class RecipientTable:
         self.table.props("flat bordered dense wrap-cells no-data-label='No recipients here.'")
         self.table.mark(marker)
         self.table.on("rowClick", self._row_clicked)
+        self.table.add_slot("body-cell-email", _EMAIL_CELL)
+        self.table.on("attempts", self._email_chosen)
         with ui.row().classes("w-full justify-center"):
             self.pages = ui.pagination(1, 1, direction_links=True, on_change=self.refresh)
             self.pages.props("max-pages=7 boundary-links").mark(f"{marker}-pages")
@@ -152,7 +166,15 @@ class RecipientTable:
     def selected_seqs(self) -> list[int]:
         return [int(row["seq"]) for row in self.table.selected]
 
+    def show_reason(self, group: ReasonGroup | None) -> None:
+        """Only the rows of one reason group (None: back to the status filter)."""
+        self.reason = group
+        self.pages.value = 1
+        self.table.selected = []
+        self.refresh()
+
     def _filter_changed(self) -> None:
+        self.reason = None
         self.pages.value = 1
         self.table.selected = []
         self.refresh()
@@ -162,16 +184,24 @@ class RecipientTable:
         if self.table.is_deleted:
             return
         try:
-            self.total = count_for(self.store.counts(self.campaign_id), self.statuses)
+            reason = self.reason
+            if reason is not None:
+                self.total = reason.count
+            else:
+                self.total = count_for(self.store.counts(self.campaign_id), self.statuses)
             last_page = max(1, -(-self.total // self.page_size))
             page = min(max(1, int(self.pages.value or 1)), last_page)
-            rows = history.recipients(
-                self.store,
-                self.campaign_id,
-                statuses=self.statuses or None,
-                offset=(page - 1) * self.page_size,
-                limit=self.page_size,
-            )
+            offset, limit = (page - 1) * self.page_size, self.page_size
+            if reason is not None:
+                rows = reason_rows(self.store, self.campaign_id, reason, offset=offset, limit=limit)
+            else:
+                rows = history.recipients(
+                    self.store,
+                    self.campaign_id,
+                    statuses=self.statuses or None,
+                    offset=offset,
+                    limit=limit,
+                )
         except JournalError as exc:
             self.summary.text = f"Cannot read the journal: {exc}"
             return
@@ -186,7 +216,12 @@ class RecipientTable:
         first = (page - 1) * self.page_size + 1
         self.summary.text = (
             f"{first:,}–{first + len(rows) - 1:,} of {self.total:,}" if rows else "None."
-        )
+        ) + (f" ({self.reason.cause})" if self.reason is not None else "")
+
+    def _email_chosen(self, event: Any) -> None:
+        row = event.args
+        if isinstance(row, dict) and "seq" in row:
+            show_attempts(self.store, self.campaign_id, int(row["seq"]), str(row.get("email")))
 
     def _row_clicked(self, event: Any) -> None:
         args = event.args

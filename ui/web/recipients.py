@@ -103,7 +103,9 @@ class RecipientsScreen:
                 "'Ann Lee <ann@example.com>' keeps the name."
             ).classes("text-caption")
             self.paste = ui.textarea(placeholder="ann@example.com, Bob <bob@example.org>")
-            self.paste.classes("w-full").props("outlined autogrow").mark("recipients-paste")
+            self.paste.classes("w-full").props(
+                'outlined autogrow aria-label="Addresses to add"'
+            ).mark("recipients-paste")
             ui.button(
                 "Use these addresses", icon="playlist_add_check", on_click=self.import_text
             ).mark("recipients-paste-import")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -14,16 +13,18 @@ from core.models import Account, SendSettings
 from core.pacing import DAY, describe_plan
 from storage.journal import JournalError, account_key
 from ui.services import runs
-from ui.services.campaigns import Draft, Prepared, effective_settings, prepare
+from ui.services.campaigns import Draft, Prepared, effective_settings, prepare_in_background
 from ui.services.deliverability import dkim_key_of
 from ui.services.monitor import LogLine
 from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
+from ui.web.charts import CampaignChart, PlanChart, grid
 from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
 from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
+from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable
 from ui.web.send_confirm import confirm_dialog, show_twins
 from ui.web.send_draft import PacingForm, TestMessage, show_preflight
@@ -46,6 +47,8 @@ class SendScreen:
         self.progress: ProgressView | None = None
         self.log: LogView | None = None
         self.table: RecipientTable | None = None
+        self.reasons: ReasonList | None = None
+        self.chart: CampaignChart | None = None
         self._was_running = bool(state.active and state.active.running)
 
         screen_title("Send")
@@ -59,6 +62,7 @@ class SendScreen:
             self.pacing = PacingForm(state.draft.settings, self._settings_changed)
             self.later = SendLaterPanel(state, self._checked_for_later)
             self.plan = ui.label().classes("text-body1").mark("send-plan")
+            self.plan_chart = PlanChart(marker="send-plan-chart")
             self.preflight = ui.column().classes("w-full gap-1").mark("send-preflight")
             self.twin = ui.column().classes("w-full gap-1").mark("send-twin")
             self.notes = ui.column().classes("w-full gap-0").mark("send-notes")
@@ -113,6 +117,12 @@ class SendScreen:
             sent_in_window=self.sent_today,
         )
         self.plan.text = f"Plan: {plan.text}"
+        self.plan_chart.show(
+            count,
+            delay_ms=settings.delay_ms,
+            daily_cap=settings.daily_cap,
+            sent_in_window=self.sent_today,
+        )
 
     # -- checking the draft -----------------------------------------------------------------
 
@@ -173,7 +183,7 @@ class SendScreen:
             self.sent_today, _ = self.store.sends_in_window(
                 account_key(draft.account), time.time() - DAY
             )
-            prepared = await asyncio.to_thread(prepare, self.store, draft)
+            prepared = await prepare_in_background(self.store, draft)
         except (JournalError, OSError) as exc:
             self.preflight.clear()
             with self.preflight:
@@ -285,6 +295,8 @@ class SendScreen:
     def _build_campaign(self) -> None:
         self.campaign_box.clear()
         self.progress = self.log = self.table = None
+        self.reasons = None
+        self.chart = None
         active = self.state.active
         self.campaign_card.move(self.top if active is not None else self.bottom)
         with self.campaign_box:
@@ -294,7 +306,10 @@ class SendScreen:
                     "No campaign started since the app opened. Past campaigns are in History."
                 ).classes("text-grey-8").mark("send-no-campaign")
                 return
-            self.progress = ProgressView(self.store)
+            with grid("22rem"):
+                with ui.column().classes("w-full"):
+                    self.progress = ProgressView(self.store)
+                self.chart = CampaignChart(self.store, active.campaign_id, marker="send-chart")
             with ui.row().classes("gap-2"):
                 self.pause_button = ui.button("Pause", icon="pause", on_click=self.pause)
                 self.pause_button.mark("send-pause")
@@ -306,14 +321,23 @@ class SendScreen:
                     "self-center"
                 ).mark("send-history-link")
             self.log = LogView()
+            reasons_box = ui.column().classes("w-full")
             ui.label("Recipients").classes("text-subtitle1")
             self.table = RecipientTable(self.store, active.campaign_id, marker="send-table")
+            with reasons_box:
+                self.reasons = ReasonList(
+                    self.store, active.campaign_id, self.table, marker="send-reasons"
+                )
         self.log.show(active.monitor.log)
         self._refresh_campaign(active)
 
     def _refresh_campaign(self, active: ActiveCampaign) -> None:
         if self.progress is not None:
             self.progress.update(active)
+        if self.chart is not None:  # redrawn at most once a second; the end always shows
+            self.chart.refresh(force=not active.running)
+        if self.reasons is not None:  # first: a group the table shows keeps its count
+            self.reasons.refresh()
         if self.table is not None:
             self.table.refresh()
         self._update_controls()

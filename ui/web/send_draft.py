@@ -17,7 +17,15 @@ from ui.services.deliverability import signer_of
 from ui.services.state import AppState
 from ui.web.credentials import ask_credentials, draft_account
 
-__all__ = ["ISSUE_LABELS", "LIMITS", "PacingForm", "TestMessage", "preset_of", "show_preflight"]
+__all__ = [
+    "ISSUE_LABELS",
+    "LIMITS",
+    "PacingForm",
+    "TestMessage",
+    "preset_of",
+    "show_field_problems",
+    "show_preflight",
+]
 
 # field -> (label, minimum, maximum); all whole numbers
 LIMITS: dict[str, tuple[str, int, int]] = {
@@ -140,6 +148,15 @@ class PacingForm:
         self.note.text = " ".join(notes)
 
 
+def show_field_problems(report: PreflightReport, *, marker: str) -> set[str]:
+    """One line per merge field that does not fit the list; returns the blocking fields."""
+    for problem in report.field_problems:
+        ui.label(problem.text).classes(
+            "break-all " + ("text-negative" if problem.blocking else "text-warning")
+        ).mark(marker)
+    return {problem.name for problem in report.field_problems if problem.blocking}
+
+
 def show_preflight(report: PreflightReport, count: int) -> None:
     """The pre-flight result where the caller is: all fine, or what to fix and where."""
     if report.ok:
@@ -148,6 +165,7 @@ def show_preflight(report: PreflightReport, count: int) -> None:
             size = report.largest_message_bytes / 1024
             text += f" Largest: {size:,.1f} KB ({report.largest_message_email})."
         ui.label(text).classes("text-positive").mark("send-preflight-ok")
+        show_field_problems(report, marker="send-field-problem")
         if report.smtputf8_recipients:
             ui.label(
                 f"{report.smtputf8_recipients:,} addresses have non-ASCII local parts: "
@@ -158,8 +176,11 @@ def show_preflight(report: PreflightReport, count: int) -> None:
         f"Pre-flight found problems for {report.recipients_with_errors:,} of "
         f"{count:,} recipients. Nothing is sent until they are fixed:"
     ).classes("text-negative text-weight-medium").mark("send-preflight-errors")
+    grouped = show_field_problems(report, marker="send-field-problem")
     for kind, how_many in report.issue_counts.items():
-        if not how_many:
+        if not how_many or (
+            kind is IssueKind.MISSING_FIELD and grouped >= set(report.missing_fields)
+        ):
             continue
         ui.label(f"{ISSUE_LABELS.get(kind, kind.value)}: {how_many:,}").classes(
             "text-weight-medium"
@@ -170,10 +191,9 @@ def show_preflight(report: PreflightReport, count: int) -> None:
             ui.label(f"{where}{issue.message}{part}").classes("text-body2 q-ml-md break-all").mark(
                 "send-issue"
             )
-    if report.missing_fields:
-        fields = ", ".join(
-            f"{name} ({n:,} recipients)" for name, n in report.missing_fields.items()
-        )
+    ungrouped = {name: n for name, n in report.missing_fields.items() if name not in grouped}
+    if ungrouped:
+        fields = ", ".join(f"{name} ({n:,} recipients)" for name, n in ungrouped.items())
         ui.label(f"Missing merge fields: {fields}").mark("send-missing-fields")
     kinds = {kind for kind, n in report.issue_counts.items() if n}
     with ui.row().classes("gap-4"):
