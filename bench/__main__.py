@@ -17,14 +17,26 @@ from pathlib import Path
 
 from bench.peers import SCRATCH, ensure_peers
 from bench.report import Context, render
-from bench.runner import CLIENTS, SINKS, Settings, cpu_model, run_extras, run_matrix
+from bench.runner import (
+    CLIENTS,
+    SINKS,
+    Extra,
+    Run,
+    Settings,
+    cpu_model,
+    run_extras,
+    run_matrix,
+)
+from bench.wan import WanSettings, run_wan, wan_lines
+from bench.wan_proxy import DEFAULT_DELAY_MS
 from bench.workload import Workload, make_workload
 
 __all__ = ["main", "parse_settings"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_QUICK = {"n": 300, "slow_n": 30, "reps": 1, "big": 10_000}
-_FULL = {"n": 2_000, "slow_n": 200, "reps": 3, "big": 100_000}
+_QUICK = {"n": 300, "slow_n": 30, "reps": 1, "big": 10_000, "wan_n": 200, "wan_peer_n": 60}
+_FULL = {"n": 2_000, "slow_n": 200, "reps": 3, "big": 100_000, "wan_n": 1_000, "wan_peer_n": 300}
+_WAN_REPS = {"quick": 1, "full": 2}
 
 
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -52,6 +64,18 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Settings, argparse.Na
         type=int,
         help=f"recipients for the import and memory runs, 0 to skip ({_FULL['big']:,})",
     )
+    parser.add_argument(
+        "--wan-delay-ms",
+        type=float,
+        default=DEFAULT_DELAY_MS,
+        help=f"WAN profile: one-way delay added by the proxy ({DEFAULT_DELAY_MS}; 0 skips it)",
+    )
+    parser.add_argument("--wan-n", type=int, help=f"WAN: messages for ours ({_FULL['wan_n']:,})")
+    parser.add_argument(
+        "--wan-peer-n", type=int, help=f"WAN: messages for the peers ({_FULL['wan_peer_n']})"
+    )
+    parser.add_argument("--wan-reps", type=int, help=f"WAN: runs per client ({_WAN_REPS['full']})")
+    parser.add_argument("--wan-only", action="store_true", help="run only the WAN profile")
     parser.add_argument("--only", default=",".join(clients), help=f"clients: {','.join(clients)}")
     parser.add_argument("--sinks", default=",".join(sinks), help=f"sinks: {','.join(sinks)}")
     parser.add_argument("--no-install", action="store_true", help="use only installed peers")
@@ -74,6 +98,13 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Settings, argparse.Na
         sinks=chosen_sinks,
         big=base["big"] if args.big is None else args.big,
         timeout=args.timeout,
+    )
+    args.wan = WanSettings(
+        delay_ms=args.wan_delay_ms,
+        n=args.wan_n or base["wan_n"],
+        peer_n=args.wan_peer_n or base["wan_peer_n"],
+        reps=args.wan_reps or _WAN_REPS["quick" if args.quick else "full"],
+        clients=chosen_clients,
     )
     return settings, args
 
@@ -106,8 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     def progress(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
-    runs, skipped = run_matrix(settings, peers, workload, progress)
-    extras = run_extras(settings, peers, workload, progress)
+    runs: list[Run] = []
+    skipped: dict[tuple[str, str], str] = {}
+    extras: list[Extra] = []
+    if not args.wan_only:
+        runs, skipped = run_matrix(settings, peers, workload, progress)
+        extras = run_extras(settings, peers, workload, progress)
+    wan: list[str] = []
+    wan_runs: list[Run] = []
+    if args.wan.delay_ms > 0:
+        wan_runs, wan_skipped = run_wan(args.wan, peers, workload, progress)
+        wan = wan_lines(wan_runs, args.wan, wan_skipped)
     versions = dict(peers.versions)
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         versions["uvloop"] = importlib.metadata.version("uvloop")
@@ -122,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         skipped=skipped,
         peer_problems=peers.skipped,
     )
-    text = render(context, runs, extras)
+    text = render(context, [*runs, *wan_runs], extras, wan)
     print(text)
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -131,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             temporary.write_text(text, encoding="utf-8")
             temporary.replace(RESULTS / name)
         print(f"bench: written to {RESULTS / 'latest.md'} and {today}.md", file=sys.stderr)
-    return 0 if all(run.ok for run in runs) else 1
+    return 0 if all(run.ok for run in [*runs, *wan_runs]) else 1
 
 
 if __name__ == "__main__":

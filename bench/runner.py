@@ -26,8 +26,11 @@ __all__ = [
     "available",
     "client_argv",
     "cpu_model",
+    "env_for",
+    "measure_run",
     "run_extras",
     "run_matrix",
+    "sink_argv",
     "summarize",
 ]
 
@@ -37,6 +40,7 @@ _MIB = 1024 * 1024
 _INTERVAL_MS = 200  # the pacing run: delay between send starts ...
 _SLOW_REPLY_MS = 50  # ... against a server this slow to accept each message
 _INTERVAL_SENDS = 50
+_INTERVAL_CONNECTIONS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,7 @@ def _home(name: str) -> Path:
     return home
 
 
-def _env(peers: Peers, home: Path | None = None) -> dict[str, str]:
+def env_for(peers: Peers, home: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in peers.node_env().items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env.pop("BULKMAILER_SMTP_PASSWORD", None)
     env["PYTHONPATH"] = str(ROOT)
@@ -216,15 +220,28 @@ def _one(
     peers: Peers,
     timeout: float,
 ) -> Run:
+    argv = client_argv(client, sink.port, work, peers)
+    return measure_run(sink, sink_key, client, argv, rep, work, peers, timeout=timeout)
+
+
+def measure_run(
+    sink: SinkProcess,
+    sink_key: str,
+    client: str,
+    argv: list[str],
+    rep: int,
+    work: Workload,
+    peers: Peers,
+    *,
+    base: str | None = None,
+    timeout: float = 1800.0,
+) -> Run:
+    """Run `argv` as `client` (a fresh journal for ours); the sink counts what arrived."""
     run = Run(sink_key, client, rep, work.count)
     sink.reset()
-    home = _home(client) if client in ("ours", "ours-asyncio", "cli") else None
-    done = measure(
-        client_argv(client, sink.port, work, peers),
-        env=_env(peers, home),
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    base = base or client
+    home = _home(client) if base in ("ours", "ours-asyncio", "cli") else None
+    done = measure(argv, env=env_for(peers, home), cwd=ROOT, timeout=timeout)
     stats = sink.stats()
     run.count, run.window = stats.count, stats.window
     run.wall, run.max_rss = done.wall, done.max_rss
@@ -237,7 +254,7 @@ def _one(
     return run
 
 
-def _sink_argv(sink: Sink, peers: Peers) -> list[str]:
+def sink_argv(sink: Sink, peers: Peers) -> list[str]:
     argv = list(sink.argv)
     if sink.node:
         assert peers.node is not None
@@ -271,7 +288,7 @@ def run_matrix(
             else:
                 runnable.append(client.key)
         work = workloads(settings.slow_n if sink.key == "smtp-server-greeting" else settings.n)
-        with SinkProcess(_sink_argv(sink, peers), env=_env(peers), cwd=ROOT) as process:
+        with SinkProcess(sink_argv(sink, peers), env=env_for(peers), cwd=ROOT) as process:
             for rep in range(settings.reps):
                 shift = rep % max(1, len(runnable))
                 for key in runnable[shift:] + runnable[:shift]:
@@ -298,15 +315,16 @@ def run_extras(
     """Pacing at 200 ms; and, with `big`, the CSV import, a dry run and a campaign that big."""
     from bench.dkim_cost import measure_dkim  # imports the app's own modules
 
-    env = _env(peers)
-    extras = measure_dkim(SCRATCH)
+    env = env_for(peers)
+    extras: list[Extra] = list(measure_dkim(SCRATCH))
     for row in extras:
         progress(f"{row.key:20s} {row.detail['ms_per_msg']:.3f} ms per message")
     slow = [PY, "-m", "bench.sink", "--data-delay-ms", str(_SLOW_REPLY_MS)]
     with SinkProcess(slow, env=env, cwd=ROOT) as sink:
-        extras.append(_interval(sink, peers, workloads(_INTERVAL_SENDS)))
-    shown = {k: round(v, 1) for k, v in extras[-1].detail.items()}
-    progress(f"interval             {extras[-1].error or shown}")
+        for connections in (1, _INTERVAL_CONNECTIONS):
+            extras.append(_interval(sink, peers, workloads(_INTERVAL_SENDS), connections))
+            shown = {k: round(v, 1) for k, v in extras[-1].detail.items()}
+            progress(f"{extras[-1].key:20s} {extras[-1].error or shown}")
     if settings.big:
         with SinkProcess([PY, "-m", "bench.sink"], env=env, cwd=ROOT) as sink:
             for extra in _big_runs(sink, peers, workloads(settings.big), settings.timeout):
@@ -319,23 +337,23 @@ def _big_runs(sink: SinkProcess, peers: Peers, big: Workload, timeout: float) ->
     """Import + validation alone, then a dry run and a real campaign through the CLI."""
     files = ["--recipients", str(big.recipients), "--template", str(big.template)]
     importing = [PY, "-m", "bench.clients.import_csv", "--recipients", str(big.recipients)]
-    done = measure(importing, env=_env(peers), cwd=ROOT, timeout=timeout)
+    done = measure(importing, env=env_for(peers), cwd=ROOT, timeout=timeout)
     yield _extra("import", f"import + validate a {big.count:,}-row CSV", done)
     xlsx = big.recipients.with_suffix(".xlsx")
     if not xlsx.exists():
         write_recipients_xlsx(big.recipients, xlsx.with_suffix(".tmp.xlsx")).replace(xlsx)
     importing = [PY, "-m", "bench.clients.import_csv", "--recipients", str(xlsx)]
-    done = measure(importing, env=_env(peers), cwd=ROOT, timeout=timeout)
+    done = measure(importing, env=env_for(peers), cwd=ROOT, timeout=timeout)
     yield _extra(
         "import-xlsx", f"import + validate a {big.count:,}-row XLSX (a header cell in XFD)", done
     )
     dry = [PY, "main.py", "send", *files, "--host", "127.0.0.1", "--port", "25"]
     dry += ["--security", "none", "--dry-run"]
-    done = measure(dry, env=_env(peers, _home("dry-run")), cwd=ROOT, timeout=timeout)
+    done = measure(dry, env=env_for(peers, _home("dry-run")), cwd=ROOT, timeout=timeout)
     yield _extra("dry-run", f"{big.count:,}-recipient dry run (CLI)", done)
     sink.reset()
     send = client_argv("cli", sink.port, big, peers)
-    done = measure(send, env=_env(peers, _home("big")), cwd=ROOT, timeout=timeout)
+    done = measure(send, env=env_for(peers, _home("big")), cwd=ROOT, timeout=timeout)
     extra = _extra("big-send", f"{big.count:,}-recipient campaign sent (CLI)", done)
     stats = sink.stats()
     extra.detail = {
@@ -347,17 +365,21 @@ def _big_runs(sink: SinkProcess, peers: Peers, big: Workload, timeout: float) ->
     yield extra
 
 
-def _interval(sink: SinkProcess, peers: Peers, work: Workload) -> Extra:
+def _interval(sink: SinkProcess, peers: Peers, work: Workload, connections: int = 1) -> Extra:
     """Our pipeline at a 200 ms delay against a server that takes 50 ms to accept each message:
-    the time between the starts (MAIL FROM) of two sends should be 200 ms, not 250."""
+    the time between the starts (MAIL FROM) of two sends should be 200 ms, not 250; with K
+    connections too (the delay holds for all of them together: not 200 / K, not 250)."""
     sink.reset()
     argv = [*client_argv("ours", sink.port, work, peers), "--delay-ms", str(_INTERVAL_MS)]
-    done = measure(argv, env=_env(peers, _home("interval")), cwd=ROOT)
+    argv += ["--connections", str(connections)]
+    done = measure(argv, env=env_for(peers, _home("interval")), cwd=ROOT)
+    over = f", {connections} connections" if connections > 1 else ""
     label = (
-        f"interval between send starts, delay {_INTERVAL_MS} ms, "
+        f"interval between send starts, delay {_INTERVAL_MS} ms{over}, "
         f"server replying {_SLOW_REPLY_MS} ms after each final dot"
     )
-    extra = _extra("interval", label, done)
+    key = "interval" if connections == 1 else f"interval-{connections}"
+    extra = _extra(key, label, done)
     starts = sink.stats().starts
     gaps = [(b - a) * 1000 for a, b in itertools.pairwise(starts)]
     if len(gaps) < 2:

@@ -1,14 +1,15 @@
-"""The campaign runner: one message per recipient, sequential, paced, retried, journaled."""
+"""The campaign runner: one message per recipient over K connections, paced, retried, journaled."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core.classify import Action, Classification, FailureKind, classify
+from core.classify import Action, Classification, classify
 from core.errors import InputError, JournalWriteError, SMTPError
 from core.events import (
     CampaignFinished,
@@ -16,38 +17,38 @@ from core.events import (
     CampaignStatus,
     Event,
     EventSink,
-    MessageDeferred,
-    MessageFailed,
     MessageSending,
-    MessageSent,
     MessageSkipped,
-    MessageUnknown,
     Paused,
     Reconnecting,
     Resumed,
     Waiting,
 )
 from core.models import RecipientStatus, SendSettings
-from core.pacing import DAY, Throttle, backoff
+from core.outcomes import Outcomes, Stop
+from core.pacing import DAY, Pacer, Throttle, backoff
 from core.ports import (
     BuiltMessageLike,
     CampaignJournal,
     Clock,
     MessageBuilderLike,
     Outcome,
+    PendingReply,
     SuppressionListLike,
     SystemClock,
     TransportLike,
     WorkItem,
 )
 from core.schedule import BatchSchedule
-from core.suppression import is_no_such_user
 
 __all__ = ["WALL_CHECK_SECONDS", "CampaignRunner", "Control"]
 
-# Long waits (a batch pause, a closed sending window) sleep in slices this long and look at
-# the wall clock after each: a computer that slept through the deadline sends on waking.
+# Long holds (a batch pause, a closed sending window, the daily cap, a rate pause) sleep in
+# slices this long and look at the wall clock after each: a computer that slept through the
+# deadline sends on waking (monotonic time stops while it sleeps).
 WALL_CHECK_SECONDS = 30.0
+
+_IDLE_POLL = 0.05  # seconds a connection with nothing to take waits for the others
 
 
 class Control(StrEnum):
@@ -58,17 +59,37 @@ class Control(StrEnum):
     CANCEL = "cancel"
 
 
-@dataclass(frozen=True, slots=True)
-class _Stop:
-    status: CampaignStatus
-    reason: str = ""
-    hint: str = ""
-    journal: bool = False  # stopped because the journal could not be written
+@dataclass(slots=True)
+class _Flight:
+    """A message whose final dot is written; its reply comes through `reply`."""
+
+    item: WorkItem
+    message_id: str
+    started: float  # monotonic
+    reply: PendingReply
+    recorded: bool = False
 
 
-def _journal_stop(exc: JournalWriteError) -> _Stop:
+@dataclass(slots=True)
+class _Worker:
+    """One connection and what is in flight on it."""
+
+    number: int
+    transport: TransportLike
+    flight: _Flight | None = None
+    session_failures: int = 0
+    on_connection: int = 0  # messages sent over the current connection
+    prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message) built ahead
+    followups: list[tuple[SMTPError, Classification]] = field(default_factory=list)
+
+
+class _Abandoned(Exception):
+    """The campaign stopped between this message's 354 and its first byte: do not send it."""
+
+
+def _journal_stop(exc: JournalWriteError) -> Stop:
     """Aborted, resumable: nothing is sent that the journal cannot record."""
-    return _Stop(
+    return Stop(
         CampaignStatus.ABORTED,
         str(exc),
         "free some disk space, then resume the campaign: every recipient not yet "
@@ -85,8 +106,11 @@ class CampaignRunner:
     """Runs one campaign to the end, a pause, a cancel or an abort.
 
     Everything with side effects is injected: the journal (crash-safe state), the transport
-    (one SMTP connection), the message builder, the clock and the event sink. The runner keeps
-    no list of recipients: it asks the journal for the next one due, so memory stays flat.
+    (one SMTP connection; `connect` makes the others when `settings.connections` > 1), the
+    message builder, the clock and the event sink. The runner keeps no list of recipients:
+    each connection asks the journal for the next one due, so memory stays flat. One `Pacer`
+    spaces the send starts of all connections; a rate reply or a daily cap on one holds all
+    of them; a configuration error (a refused login) stops all of them.
     """
 
     def __init__(
@@ -103,6 +127,7 @@ class CampaignRunner:
         plan: str = "",
         stop_on_pause: bool = False,
         rng: random.Random | None = None,
+        connect: Callable[[], TransportLike] | None = None,
         suppression: SuppressionListLike | None = None,
         schedule: BatchSchedule | None = None,
     ) -> None:
@@ -117,24 +142,45 @@ class CampaignRunner:
         self.plan = plan
         self.stop_on_pause = stop_on_pause  # the CLI exits on a pause that needs a person
         self.rng = rng or random.Random()
-        self.suppression = suppression  # checked as each recipient's turn comes
-        self._bounces: list[tuple[str, str]] = []  # "no such user" in the current failure run
         self.throttle = Throttle(
             settings.delay_ms, factor=settings.throttle_factor, max_ms=settings.throttle_max_ms
         )
+        self.outcomes = Outcomes(
+            journal=journal,
+            clock=self.clock,
+            sink=self._emit,
+            settings=settings,
+            throttle=self.throttle,
+            rng=self.rng,
+            host=host,
+            on_streak=self._permanent_streak,
+            suppression=suppression,
+        )
+        self.suppression = suppression  # checked as each recipient's turn comes
+        self.pacer = Pacer(
+            self.throttle,
+            jitter_ms=settings.jitter_ms,
+            rate_per_minute=settings.rate_per_minute,
+            rng=self.rng,
+        )
+        # Batches and the sending window: one schedule for all connections, like the pacer.
+        self.schedule = schedule or BatchSchedule(
+            size=settings.batch_size, pause=settings.batch_pause, window=settings.window
+        )
+        count = max(1, settings.connections) if connect is not None else 1
+        self.workers = [_Worker(0, transport)] + [
+            _Worker(n, connect()) for n in range(1, count) if connect is not None
+        ]
         self.control = Control.RUN
         self.status = CampaignStatus.DRAFT
         self._pause_reason = ""
         self._pause_hint = ""
+        self._paused_announced = False
         self._wakeup = asyncio.Event()
         self._resumed = asyncio.Event()
-        self._last_start: float | None = None
-        self._session_failures = 0
-        self._consecutive_permanent = 0
-        self._prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message) built ahead
-        self.schedule = schedule or BatchSchedule(
-            size=settings.batch_size, pause=settings.batch_pause, window=settings.window
-        )
+        self._stop: Stop | None = None
+        self._held_until: float | None = None  # wall time: a rate pause or the daily cap
+        self._waiting_for: float | None = None  # the deferred retry time last announced
 
     # -- controls -----------------------------------------------------------------------------
 
@@ -158,10 +204,18 @@ class CampaignRunner:
         self._resumed.set()
         self._wakeup.set()
 
+    def _permanent_streak(self, count: int) -> None:
+        self.pause(
+            f"{count} permanent failures in a row",
+            "Something may be wrong for everyone (sender, content, reputation): "
+            "check the failures before resuming.",
+        )
+
     # -- the run ------------------------------------------------------------------------------
 
     async def run(self) -> CampaignFinished:
         counts = self.journal.counts()
+        stops: list[Stop] = []
         try:
             self._set_status(CampaignStatus.RUNNING)
             self._emit(
@@ -173,17 +227,21 @@ class CampaignRunner:
                     self.plan,
                 )
             )
-            stop = await self._loop()
+            stops = await self._run_workers()
         except JournalWriteError as exc:
-            stop = _journal_stop(exc)
+            self._stop = self._stop or _journal_stop(exc)
         except BaseException:
             with contextlib.suppress(JournalWriteError):
                 self.journal.flush()
                 self._set_status(CampaignStatus.INTERRUPTED, "stopped while sending")
-            await self._close_quietly()
+            await self._close_all(polite=False)
             raise
-        await self._close_quietly()
-        self._suppress_bounces()
+        await self._close_all()
+        self.outcomes.suppress_bounces()
+        stop = self._stop or next(
+            (stop for stop in stops if stop.status is not CampaignStatus.FINISHED),
+            Stop(CampaignStatus.FINISHED),
+        )
         try:
             self.journal.flush()
             self._set_status(stop.status, stop.reason)
@@ -208,185 +266,219 @@ class CampaignRunner:
         self._emit(finished)
         return finished
 
-    async def _loop(self) -> _Stop:
+    async def _run_workers(self) -> list[Stop]:
+        if len(self.workers) == 1:
+            return [await self._work(self.workers[0])]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._work(worker)) for worker in self.workers]
+        except BaseExceptionGroup as grouped:  # one connection's error stops all: raise it
+            raise grouped.exceptions[0] from None
+        return [task.result() for task in tasks]
+
+    async def _work(self, worker: _Worker) -> Stop:
+        """One connection's loop: take the next due recipient, pace, send; until done."""
         while True:
-            stop = await self._honor_controls()
+            stop = await self._honor_controls(worker)
             if stop is not None:
-                return stop
+                await self._settle(worker)
+                return self._stop or stop
             now = self.clock.now()
-            item = self.journal.next_due(now)
-            if item is None:
+            if self.journal.next_due(now) is None:
+                await self._settle(worker)
+                if self._stop is not None:
+                    continue
                 wake = self.journal.next_wake()
                 if wake is None:
-                    return _Stop(CampaignStatus.FINISHED)
+                    if self.journal.next_due(self.clock.now()) is None:
+                        return Stop(CampaignStatus.FINISHED)
+                    continue
+                if wake <= now:  # the one due is in flight on another connection
+                    await self._sleep(_IDLE_POLL)
+                    continue
                 self.journal.flush()
-                self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
+                if wake != self._waiting_for:  # said once, whichever connection waits
+                    self._waiting_for = wake
+                    self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
                 await self._sleep(wake - now)
                 continue
-            if self._skip_suppressed(item, now):
+            if (
+                await self._held(worker)
+                or await self._daily_cap_reached(worker, now)
+                or self._outside_schedule()  # (before connecting for nothing)
+            ):
                 continue
-            if await self._daily_cap_reached(now):
+            limit = self.settings.messages_per_connection
+            if limit and worker.on_connection >= limit and worker.transport.connected:
+                await self._close(worker)  # the server's per-connection limit: start afresh
+            await self._ensure_session(worker)
+            if self._stop is not None or not worker.transport.connected:
                 continue
-            if not await self._pace():
+            if not await self._pace(worker):
                 continue
-            if await self._outside_schedule(self.clock.now()):
+            if self._outside_schedule():  # checked and counted with no await between
                 continue
-            stop = await self._ensure_session()
-            if stop is not None:
-                return stop
-            if not self.transport.connected:
-                continue
-            stop = await self._attempt(item)
-            if stop is not None:
-                return stop
+            item = self.journal.next_due(self.clock.now())  # taken now: no await until claimed
+            if item is not None and not self._skip_suppressed(item):
+                self.schedule.record_send(self.clock.now())  # a send starts: it is in the batch
+                await self._attempt(worker, item)
 
-    async def _honor_controls(self) -> _Stop | None:
+    async def _honor_controls(self, worker: _Worker) -> Stop | None:
+        if self._stop is not None:
+            return self._stop
         if self.control is Control.CANCEL:
-            return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
+            return Stop(CampaignStatus.CANCELLED, "cancelled by you")
         if self.control is Control.PAUSE:
-            self.journal.flush()
-            self._set_status(CampaignStatus.PAUSED, self._pause_reason)
-            self._emit(Paused(self.clock.now(), self._pause_reason, None, self._pause_hint))
-            await self._close_quietly()
+            await self._close(worker)
+            if not self._paused_announced:
+                self._paused_announced = True
+                self.journal.flush()
+                self._set_status(CampaignStatus.PAUSED, self._pause_reason)
+                self._emit(Paused(self.clock.now(), self._pause_reason, None, self._pause_hint))
             if self.stop_on_pause:
-                return _Stop(CampaignStatus.PAUSED, self._pause_reason, self._pause_hint)
+                return Stop(CampaignStatus.PAUSED, self._pause_reason, self._pause_hint)
             await self._resumed.wait()
             if self._cancelled():
-                return _Stop(CampaignStatus.CANCELLED, "cancelled by you")
-            self._session_failures = 0
-            self._consecutive_permanent = 0
-            self._set_status(CampaignStatus.RUNNING)
-            self._emit(Resumed(self.clock.now()))
+                return Stop(CampaignStatus.CANCELLED, "cancelled by you")
+            worker.session_failures = 0
+            if self._paused_announced:
+                self._paused_announced = False
+                self.outcomes.consecutive_permanent = 0
+                self._set_status(CampaignStatus.RUNNING)
+                self._emit(Resumed(self.clock.now()))
         return None
 
-    def _skip_suppressed(self, item: WorkItem, now: float) -> bool:
+    def _skip_suppressed(self, item: WorkItem) -> bool:
         """Journal a recipient on the suppression list as skipped, with the reason."""
         if self.suppression is None:
             return False
         reason = self.suppression.reason_for(item.recipient.email)
         if reason is None:
             return False
+        now = self.clock.now()
         text = f"on the suppression list ({reason})"
         self.journal.result(item, Outcome(RecipientStatus.SKIPPED, now, text=text))
         self._emit(MessageSkipped(item.seq, item.recipient.email, now, reason))
         return True
 
-    def _suppress_bounces(self) -> None:
-        """The failure run ended without pausing the campaign: its bad addresses are real."""
-        bounces, self._bounces = self._bounces, []
-        if self.suppression is not None:
-            for email, text in bounces:
-                self.suppression.add_bounce(email, note=text)
-
-    async def _daily_cap_reached(self, now: float) -> bool:
-        cap = self.settings.daily_cap
-        if not cap:
+    async def _held(self, worker: _Worker) -> bool:
+        """Wait out a hold another connection set (rate pause, daily cap); True if there was one."""
+        until = self._held_until
+        if until is None:
             return False
-        sent, oldest = self.journal.sends_in_window(now - DAY)
-        if sent < cap:
-            return False
-        until = max((oldest or now) + DAY, now + 1.0)
-        self.journal.flush()
-        await self._close_quietly()
-        self._emit(
-            Paused(
-                now,
-                f"daily cap of {cap:,} messages reached",
-                until,
-                "It resumes by itself when the 24-hour window allows.",
-            )
-        )
-        self._set_status(CampaignStatus.PAUSED, f"daily cap reached; resumes at {until:.0f}")
-        await self._sleep(until - now)
-        if self.control is Control.RUN:
-            self._set_status(CampaignStatus.RUNNING)
-            self._emit(Resumed(self.clock.now()))
+        now = self.clock.now()
+        if now >= until:
+            self._held_until = None
+            if self.control is Control.RUN:
+                self._set_status(CampaignStatus.RUNNING)
+                self._emit(Resumed(now))
+            return True
+        await self._close(worker)
+        await self._sleep(min(until - now, WALL_CHECK_SECONDS))  # then look at the wall clock
         return True
 
-    async def _outside_schedule(self, now: float) -> bool:
-        """Between batches or outside the sending window: wait (wall clock) and say so."""
+    def _hold(self, until: float, reason: str, status: str, hint: str) -> None:
+        """Hold every connection until `until` (announced once)."""
+        if self._held_until is not None and self._held_until >= until:
+            return
+        self._held_until = until
+        self.journal.flush()
+        self._set_status(CampaignStatus.PAUSED, status)
+        self._emit(Paused(self.clock.now(), reason, until, hint))
+        self._wakeup.set()
+
+    def _outside_schedule(self) -> bool:
+        """Between batches or outside the sending window: hold every connection until then."""
+        now = self.clock.now()
         until = self.schedule.next_send_at(now)
         if until <= now:
             return False
         reason = self.schedule.why_waiting(now)
-        self.journal.flush()
-        await self._close_quietly()
-        self._emit(Paused(now, reason, until, "It goes on by itself at that time."))
-        self._set_status(CampaignStatus.PAUSED, f"{reason}; goes on at {until:.0f}")
-        await self._sleep_until(until)
-        if self.control is Control.RUN:
-            self._set_status(CampaignStatus.RUNNING)
-            self._emit(Resumed(self.clock.now()))
+        self._hold(until, reason, f"{reason}; goes on at {until:.0f}", "It goes on by itself.")
         return True
 
-    async def _sleep_until(self, deadline: float) -> bool:
-        """Sleep until the wall clock reaches `deadline` (slices: sleep and clock changes)."""
-        while (left := deadline - self.clock.now()) > 0:
-            if not await self._sleep(min(left, WALL_CHECK_SECONDS)):
-                return False
-        return self.control is Control.RUN
+    async def _daily_cap_reached(self, worker: _Worker, now: float) -> bool:
+        cap = self.settings.daily_cap
+        if not cap:
+            return False
+        in_flight = sum(1 for w in self.workers if w.flight is not None)
+        sent, oldest = self.journal.sends_in_window(now - DAY)
+        if sent + in_flight < cap:
+            return False
+        await self._settle(worker)  # count its last message as what it became
+        in_flight = sum(1 for w in self.workers if w.flight is not None)
+        sent, oldest = self.journal.sends_in_window(now - DAY)
+        if sent + in_flight < cap:
+            return False
+        until = max((oldest or now) + DAY, now + 1.0)
+        self._hold(
+            until,
+            f"daily cap of {cap:,} messages reached",
+            f"daily cap reached; resumes at {until:.0f}",
+            "It resumes by itself when the 24-hour window allows.",
+        )
+        await self._held(worker)
+        return True
 
-    async def _pace(self) -> bool:
-        """Wait until the interval since the last send's start has passed; False if disturbed."""
-        if self._last_start is None:
-            return True
-        interval = self.throttle.current_ms
-        if self.settings.jitter_ms:
-            interval += self.rng.uniform(0, self.settings.jitter_ms)
-        due = self._last_start + interval / 1000.0
-        if due <= self.clock.monotonic():
+    async def _pace(self, worker: _Worker) -> bool:
+        """Take this connection's send start from the pacer and wait for it; False if disturbed."""
+        if not self.pacer.free:
+            await self._settle(worker)  # its result may change the interval; none waits unread
+        start = self.pacer.reserve(self.clock.monotonic())
+        if start <= self.clock.monotonic():
             return True
         self.journal.flush()  # idle anyway: make the last result durable now
-        return await self._sleep(due - self.clock.monotonic())  # the flush took some of it
+        return await self._sleep(start - self.clock.monotonic())  # the flush took some of it
 
-    async def _ensure_session(self) -> _Stop | None:
-        if self.transport.connected:
-            return None
+    async def _ensure_session(self, worker: _Worker) -> None:
+        if worker.transport.connected:
+            return
+        await self._settle(worker)  # a message in flight on the lost connection: its reply
+        worker.on_connection = 0
         try:
-            await self.transport.connect()
+            await worker.transport.connect()
         except SMTPError as exc:
-            return await self._session_failure(exc)
-        return None
+            await self._session_failure(worker, exc)
 
-    async def _attempt(self, item: WorkItem) -> _Stop | None:
+    # -- one message --------------------------------------------------------------------------
+
+    async def _attempt(self, worker: _Worker, item: WorkItem) -> None:
         recipient = item.recipient
         now = self.clock.now()
-        prebuilt, self._prebuilt = self._prebuilt, None
+        prebuilt, worker.prebuilt = worker.prebuilt, None
         try:
             if prebuilt is not None and prebuilt[0] == item.seq:
                 built = prebuilt[1]
             else:
                 built = self.builder.build(recipient)
         except InputError as exc:
-            self.journal.result(item, Outcome(RecipientStatus.FAILED, now, text=str(exc)))
-            self._emit(
-                MessageFailed(
-                    item.seq,
-                    recipient.email,
-                    now,
-                    None,
-                    None,
-                    str(exc),
-                    "the message could not be built",
-                )
-            )
-            return None
+            self.outcomes.unbuildable(item, exc)
+            return
         self.journal.intent(item, built.message_id, self.clock.now())  # the send starts now
         self._emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
-        self._last_start = self.clock.monotonic()
-        self.schedule.record_send(now)  # a send started: it counts in its batch
+        started = self.clock.monotonic()
         # The envelope is what the message was built for (a mailmerge TO may differ from the
         # recipient's column); the recipient's own address leads when it is part of it.
         envelope = built.envelope_recipients or (recipient.email,)
         primary = recipient.email if recipient.email in envelope else envelope[0]
         extra = tuple(address for address in envelope if address != primary)
+        previous = worker.flight
+        worker.flight = None
 
         def data_started() -> None:
+            # The previous message's reply was read before this one's 354: its result rides on
+            # this durable commit, so a crash leaves at most one unknown per connection.
+            if previous is not None:
+                self._record(worker, previous)
+            rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
+            if rate_limited or not self._running():  # the previous reply (or a person)
+                raise _Abandoned  # stopped or held the campaign: not one message more
             self.journal.data_started(item, self.clock.now())
-            self._build_ahead(item)
 
+        if self.pacer.free:
+            asyncio.get_running_loop().call_soon(self._prebuild, worker, item.seq)
         try:
-            reply = await self.transport.send(
+            reply = await worker.transport.submit(
                 self.sender,
                 primary,
                 built.payload,
@@ -395,188 +487,140 @@ class CampaignRunner:
                 extra_recipients=extra,
             )
         except SMTPError as exc:
-            return await self._failure(item, exc)
-        done = self.clock.now()
-        self.journal.result(
-            item, Outcome(RecipientStatus.SENT, done, code=reply.code, text=reply.text)
-        )
-        self._emit(
-            MessageSent(
-                item.seq,
-                recipient.email,
-                done,
-                self.clock.monotonic() - self._last_start,
-                f"{reply.code} {reply.text}",
-                built.message_id,
+            if previous is not None:
+                self._record(worker, previous)
+            await self._failure(worker, item, exc)
+        except _Abandoned:  # the connection was dropped before any byte of the message
+            self.journal.result(
+                item, Outcome(RecipientStatus.PENDING, self.clock.now(), counted=False)
             )
-        )
-        self._session_failures = 0
-        self._consecutive_permanent = 0
-        self._suppress_bounces()
-        self.throttle.recover()
-        return None
+        else:
+            worker.flight = _Flight(item, built.message_id, started, reply)
+            worker.on_connection += 1
+        await self._followups(worker)
 
-    def _build_ahead(self, item: WorkItem) -> None:
-        """With no pause between sends, build the next message while this one is on the wire.
-
-        Runs at the loop's next idle moment (waiting for this message's final reply). Only a
-        head start: the next message is still chosen as always, and built again if it is
-        another one; a message that cannot be built is left for its turn to report.
-        """
-        if self.throttle.current_ms > 0 or self.settings.jitter_ms:
+    def _record(self, worker: _Worker, flight: _Flight) -> None:
+        """Record a flight whose reply is in (sent or not); async consequences wait in line."""
+        if flight.recorded:
             return
-        asyncio.get_running_loop().call_soon(self._prebuild, item.seq)
+        flight.recorded = True
+        future = flight.reply
+        if not future.done():  # pragma: no cover - the transport resolves it first
+            raise RuntimeError("a message's reply was recorded before it came")
+        exc = future.exception()
+        item = flight.item
+        if exc is not None:
+            if not isinstance(exc, SMTPError):
+                raise exc
+            judged = self.outcomes.judge(item, exc)
+            if isinstance(judged, Stop):
+                self._stop = self._stop or judged
+                self._wakeup.set()
+            elif judged is not None:
+                worker.followups.append((exc, judged))
+            return
+        reply = future.result()
+        elapsed = self.clock.monotonic() - flight.started
+        self.outcomes.sent(item, reply.code, reply.text, flight.message_id, elapsed)
+        worker.session_failures = 0
 
-    def _prebuild(self, after_seq: int) -> None:
-        if self.control is not Control.RUN:
+    async def _settle(self, worker: _Worker) -> None:
+        """Read and record the reply of this connection's message in flight, if any."""
+        flight, worker.flight = worker.flight, None
+        if flight is None:
+            return
+        await worker.transport.settle()
+        self._record(worker, flight)
+        await self._followups(worker)
+
+    async def _followups(self, worker: _Worker) -> None:
+        """The waiting part of failures (reconnect backoff, rate pause): once per round."""
+        followups, worker.followups = worker.followups, []
+        if followups:
+            exc, verdict = followups[-1]
+            await self._session_failure(worker, exc, verdict)
+
+    def _prebuild(self, worker: _Worker, after_seq: int) -> None:
+        """Build the next message while this one's replies are on the way (a head start only)."""
+        if self.control is not Control.RUN or self._stop is not None:
             return
         following = self.journal.peek_pending(after_seq)
         if following is None:
             return
         try:
-            self._prebuilt = (following.seq, self.builder.build(following.recipient))
+            worker.prebuilt = (following.seq, self.builder.build(following.recipient))
         except InputError:
-            self._prebuilt = None
+            worker.prebuilt = None
 
-    async def _failure(self, item: WorkItem, exc: SMTPError) -> _Stop | None:
-        verdict = classify(exc, host=self.host)
-        now = self.clock.now()
-        email, text = item.recipient.email, exc.reply or str(exc)
-        base = Outcome(RecipientStatus.PENDING, now, exc.code, exc.enhanced, text, counted=False)
-        if verdict.action is Action.HOLD:
-            self.journal.result(
-                item, Outcome(RecipientStatus.UNKNOWN, now, exc.code, exc.enhanced, text)
-            )
-            self._emit(MessageUnknown(item.seq, email, now, text))
-            return None
-        if verdict.action is Action.FAIL:
-            return self._fail(item, exc, verdict.reason, now)
-        if verdict.action is Action.DEFER:
-            self._defer(item, exc, now)
-            return None
-        if verdict.kind is FailureKind.PERMANENT_CAMPAIGN:
-            self._fail(item, exc, verdict.reason, now, count=False)
-            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
-        self.journal.result(item, base)  # back to pending: not the recipient's fault
-        if verdict.action is Action.RECONNECT:
-            self.throttle.slow_down()
-        return await self._session_failure(exc, verdict)
+    # -- failures -----------------------------------------------------------------------------
 
-    def _fail(
-        self, item: WorkItem, exc: SMTPError, reason: str, now: float, *, count: bool = True
-    ) -> _Stop | None:
-        text = exc.reply or str(exc)
-        self.journal.result(
-            item, Outcome(RecipientStatus.FAILED, now, exc.code, exc.enhanced, text)
-        )
-        self._emit(
-            MessageFailed(item.seq, item.recipient.email, now, exc.code, exc.enhanced, text, reason)
-        )
-        if count:
-            if is_no_such_user(exc):
-                self._bounces.append((item.recipient.email, text))
-            self._consecutive_permanent += 1
-            limit = self.settings.max_consecutive_permanent
-            if limit and self._consecutive_permanent >= limit:
-                self._bounces.clear()  # a run of failures smells of configuration, not addresses
-                self.pause(
-                    f"{self._consecutive_permanent} permanent failures in a row",
-                    "Something may be wrong for everyone (sender, content, reputation): "
-                    "check the failures before resuming.",
-                )
-        return None
-
-    def _defer(self, item: WorkItem, exc: SMTPError, now: float) -> None:
-        policy = self.settings.retry
-        attempts = item.attempts + 1
-        first = item.first_failure_at if item.first_failure_at is not None else now
-        if attempts >= policy.max_attempts or now - first >= policy.give_up_after:
-            self._fail(item, exc, f"gave up after {attempts} attempts", now, count=False)
-            return
-        wait = backoff(
-            attempts,
-            base=policy.defer_backoff_base,
-            cap=policy.defer_backoff_max,
-            jitter=policy.jitter,
-            rng=self.rng,
-        )
-        text = exc.reply or str(exc)
-        self.journal.result(
-            item,
-            Outcome(
-                RecipientStatus.DEFERRED, now, exc.code, exc.enhanced, text, retry_at=now + wait
-            ),
-        )
-        self._emit(
-            MessageDeferred(
-                item.seq,
-                item.recipient.email,
-                now,
-                exc.code,
-                exc.enhanced,
-                text,
-                attempts,
-                now + wait,
-            )
-        )
-        self.throttle.slow_down()
+    async def _failure(self, worker: _Worker, item: WorkItem, exc: SMTPError) -> None:
+        judged = self.outcomes.judge(item, exc)
+        if isinstance(judged, Stop):
+            self._stop = self._stop or judged
+            self._wakeup.set()
+        elif judged is not None:
+            worker.followups.append((exc, judged))
 
     async def _session_failure(
-        self, exc: SMTPError, verdict: Classification | None = None
-    ) -> _Stop | None:
+        self, worker: _Worker, exc: SMTPError, verdict: Classification | None = None
+    ) -> None:
         verdict = verdict or classify(exc, host=self.host)
-        await self._close_quietly()
+        await self._close(worker)
         text = exc.reply or str(exc)
         if verdict.action is Action.ABORT:
-            return _Stop(CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint)
+            self._stop = self._stop or Stop(
+                CampaignStatus.ABORTED, f"{verdict.reason}: {text}", verdict.hint
+            )
+            self._wakeup.set()
+            return
         if verdict.action is Action.PAUSE:
-            await self._rate_pause(text, verdict.hint, daily=verdict.until_daily_window)
-            return None
-        self._session_failures += 1
+            now = self.clock.now()
+            until = now + self.settings.rate_limit_pause
+            if verdict.until_daily_window:  # a daily quota: until its oldest send leaves 24 h
+                _, oldest = self.journal.sends_in_window(now - DAY)
+                until = max(until, (oldest if oldest is not None else now) + DAY)
+            self._hold(
+                until,
+                f"the provider's rate limit: {text}",
+                f"rate limited: {text}",
+                verdict.hint,
+            )
+            await self._held(worker)
+            return
+        worker.session_failures += 1
         policy = self.settings.retry
-        if self._session_failures > policy.max_reconnects:
+        if worker.session_failures > policy.max_reconnects:
             self.pause(
                 f"cannot keep a connection to the server ({text})",
                 "Check the network and the server, then resume.",
             )
-            return None
+            return
         wait = backoff(
-            self._session_failures,
+            worker.session_failures,
             base=policy.session_backoff_base,
             cap=policy.session_backoff_max,
             jitter=policy.jitter,
             rng=self.rng,
         )
-        self._emit(Reconnecting(self.clock.now(), self._session_failures, wait, text))
+        self._emit(Reconnecting(self.clock.now(), worker.session_failures, wait, text))
         await self._sleep(wait)
-        return None
-
-    async def _rate_pause(self, text: str, hint: str, *, daily: bool = False) -> None:
-        now = self.clock.now()
-        until = now + self.settings.rate_limit_pause
-        if daily:  # a daily quota: wait until the oldest send of the last 24 h leaves the window
-            _, oldest = self.journal.sends_in_window(now - DAY)
-            until = max(until, (oldest if oldest is not None else now) + DAY)
-        self.journal.flush()
-        self._set_status(CampaignStatus.PAUSED, f"rate limited: {text}")
-        self._emit(Paused(now, f"the provider's rate limit: {text}", until, hint))
-        await self._sleep(until - now)
-        if self.control is Control.RUN:
-            self._set_status(CampaignStatus.RUNNING)
-            self._emit(Resumed(self.clock.now()))
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _running(self) -> bool:
+        return self.control is Control.RUN and self._stop is None and self._held_until is None
 
     def _cancelled(self) -> bool:
         return self.control is Control.CANCEL
 
     async def _sleep(self, seconds: float) -> bool:
-        """Sleep, waking early on pause/cancel. True if the whole time passed undisturbed."""
+        """Sleep, waking early on pause/cancel/stop. True if the whole time passed undisturbed."""
         if seconds <= 0:
-            return self.control is Control.RUN
-        self._wakeup.clear()
-        if self.control is not Control.RUN:
+            return self.control is Control.RUN and self._stop is None
+        if self.control is not Control.RUN or self._stop is not None:
             return False
+        self._wakeup.clear()
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wakeup.wait())
         try:
@@ -585,11 +629,24 @@ class CampaignRunner:
             for task in (sleeper, waker):
                 if not task.done():
                     task.cancel()
-        return sleeper in done and self.control is Control.RUN
+        return sleeper in done and self.control is Control.RUN and self._stop is None
 
-    async def _close_quietly(self) -> None:
+    async def _close(self, worker: _Worker) -> None:
+        """Record what is in flight, then close this connection (QUIT if it still stands)."""
+        await self._settle(worker)
         with contextlib.suppress(SMTPError):
-            await self.transport.close()
+            await worker.transport.close()
+
+    async def _close_all(self, *, polite: bool = True) -> None:
+        """Close every connection. Each worker settled its flight before it returned; when
+        the run was interrupted, a message still in flight keeps its durable data-start
+        record and no result: UNKNOWN on resume, as after a crash."""
+        for worker in self.workers:
+            flight, worker.flight = worker.flight, None
+            with contextlib.suppress(SMTPError):
+                await worker.transport.close(polite=polite)
+            if flight is not None and flight.reply.done():
+                flight.reply.exception()  # seen: the journal keeps it in flight
 
     def _set_status(self, status: CampaignStatus, reason: str = "") -> None:
         self.status = status

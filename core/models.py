@@ -372,6 +372,12 @@ class SendSettings:
     max_attachment_bytes: int = 25 * 1024 * 1024
     throttle_factor: float = 2.0  # delay multiplier after a transient failure
     throttle_max_ms: int = 60_000
+    # Parallel connections (relays allow several; personal accounts must stay at 1). The
+    # delay, jitter, rate and daily cap hold for the sum of them, not per connection.
+    connections: int = 1
+    rate_per_minute: float | None = None  # at most N send starts per minute, all connections
+    messages_per_connection: int = 0  # reconnect after this many messages (0: no limit)
+    # Batches and a sending window, for all connections together like the rest.
     batch_size: int = 0  # messages per batch, then `batch_pause` (0: no batches)
     batch_pause: float = 0.0  # seconds between batches (a wall-clock deadline)
     window: SendingWindow | None = None  # hours (and days, in its zone) when sending is allowed

@@ -18,6 +18,7 @@ __all__ = [
     "Counts",
     "MessageBuilderLike",
     "Outcome",
+    "PendingReply",
     "ReplyLike",
     "SuppressionListLike",
     "SystemClock",
@@ -112,6 +113,16 @@ class ReplyLike(Protocol):
     def text(self) -> str: ...
 
 
+class PendingReply(Protocol):
+    """The reply to a final dot, to come (an `asyncio.Future` of it)."""
+
+    def done(self) -> bool: ...
+
+    def exception(self) -> BaseException | None: ...
+
+    def result(self) -> ReplyLike: ...
+
+
 class TransportLike(Protocol):
     """The part of `core.transport.SMTPTransport` the engine uses."""
 
@@ -129,7 +140,24 @@ class TransportLike(Protocol):
         smtputf8: bool = False,
         on_data_start: Callable[[], Awaitable[None] | None] | None = None,
         extra_recipients: Sequence[str] = (),
-    ) -> ReplyLike: ...
+    ) -> ReplyLike:
+        """One whole transaction: `submit`, then the reply to the final dot."""
+
+    async def submit(
+        self,
+        sender: str,
+        recipient: str,
+        payload: bytes,
+        *,
+        smtputf8: bool = False,
+        on_data_start: Callable[[], Awaitable[None] | None] | None = None,
+        extra_recipients: Sequence[str] = (),
+    ) -> PendingReply:
+        """Send up to the final dot; the reply comes through the future (read by the next
+        `submit`, whose envelope is pipelined behind that dot, or by `settle`)."""
+
+    async def settle(self) -> None:
+        """Read the reply to the last final dot, if it is still to come."""
 
     async def close(self, *, polite: bool = True) -> None: ...
 

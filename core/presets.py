@@ -9,6 +9,16 @@ from core.models import SMTP_STARTTLS_PORT, SMTP_TLS_PORT, AuthMethod, OAuthProv
 __all__ = ["PRESETS", "Preset", "get_preset", "preset_for_host"]
 
 
+_PERSONAL = (
+    "One connection: a personal mailbox is not a relay; several parallel logins look like "
+    "abuse and the provider limits them."
+)
+_RELAY = (
+    "Relays allow and expect several connections (their documentation names 5 to 50); the "
+    "rate holds for all of them together."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     """What a person would otherwise look up on the provider's help pages."""
@@ -26,7 +36,16 @@ class Preset:
     auth: AuthMethod = AuthMethod.AUTO
     host_needs_region: bool = False  # the host contains a placeholder such as {region}
     sign_in: OAuthProvider | None = None  # "Sign in with Google / Microsoft" offered
+    # Parallel connections: relays allow and expect several; a personal mailbox gets one.
+    connections: int = 1  # suggested
+    max_connections: int = 1  # the most this provider should see from one campaign
+    delay_ms: int | None = None  # suggested delay (0 for relays: the rate paces instead)
+    rate_per_minute: float | None = None  # suggested rate, all connections together
+    connections_note: str = _PERSONAL
 
+
+_RELAY_CONNECTIONS = 4
+_RELAY_MAX_CONNECTIONS = 20
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
@@ -78,6 +97,8 @@ PRESETS: tuple[Preset, ...] = (
         per_minute_cap=30,
         limits_note="30 messages per minute and 10,000 recipients per day.",
         sign_in=OAuthProvider.MICROSOFT,
+        connections_note="One connection: Microsoft 365 counts a mailbox's messages per minute "
+        "and throttles parallel SMTP sessions; the per-minute limit paces the campaign.",
     ),
     Preset(
         key="yahoo",
@@ -119,8 +140,14 @@ PRESETS: tuple[Preset, ...] = (
         security=Security.STARTTLS,
         auth_notes="Use SMTP credentials created in the SES console (not your AWS keys). "
         "Replace {region} with your region, for example us-east-1.",
-        limits_note="Per account quota shown in the SES console (sandbox: 200 per day).",
+        limits_note="Per account quota shown in the SES console (sandbox: 200 per day, "
+        "1 per second; production starts at 14 per second).",
         host_needs_region=True,
+        connections=_RELAY_CONNECTIONS,
+        max_connections=_RELAY_MAX_CONNECTIONS,
+        delay_ms=0,
+        rate_per_minute=14 * 60,
+        connections_note=_RELAY + " Set the rate to your account's maximum send rate.",
     ),
     Preset(
         key="sendgrid",
@@ -130,6 +157,11 @@ PRESETS: tuple[Preset, ...] = (
         security=Security.STARTTLS,
         auth_notes="User name is the word 'apikey'; the password is your API key.",
         limits_note="Depends on the plan (free: 100 per day).",
+        connections=_RELAY_CONNECTIONS,
+        max_connections=_RELAY_MAX_CONNECTIONS,
+        delay_ms=0,
+        rate_per_minute=600,
+        connections_note=_RELAY,
     ),
     Preset(
         key="mailgun",
@@ -139,6 +171,11 @@ PRESETS: tuple[Preset, ...] = (
         security=Security.STARTTLS,
         auth_notes="Use the SMTP credentials of your sending domain. EU: smtp.eu.mailgun.org.",
         limits_note="Depends on the plan.",
+        connections=_RELAY_CONNECTIONS,
+        max_connections=_RELAY_MAX_CONNECTIONS,
+        delay_ms=0,
+        rate_per_minute=600,
+        connections_note=_RELAY,
     ),
     Preset(
         key="custom",
@@ -148,6 +185,9 @@ PRESETS: tuple[Preset, ...] = (
         security=Security.STARTTLS,
         auth_notes="Port 587 uses STARTTLS, port 465 implicit TLS. Ask your admin for the "
         "host and whether it uses a company certificate authority.",
+        max_connections=_RELAY_MAX_CONNECTIONS,
+        connections_note="A company relay (Postfix, Exchange) usually allows several "
+        "connections: ask your admin before raising it.",
     ),
 )
 

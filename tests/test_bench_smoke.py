@@ -66,3 +66,36 @@ def test_report_renders_ratios_and_targets() -> None:
     assert "| 1,000 |" in text and "| 500 |" in text
     assert "2.00×" in text
     assert "not measured" in text  # no Nodemailer in this run
+
+
+@pytest.mark.slow
+def test_wan_proxy_carries_every_message_of_four_connections(
+    sink: SinkProcess, tmp_path: Path
+) -> None:
+    proxy_argv = [sys.executable, "-m", "bench.wan_proxy", "--upstream-port", str(sink.port)]
+    with SinkProcess([*proxy_argv, "--delay-ms", "5"], env=_env(), cwd=ROOT) as proxy:
+        work = make_workload(tmp_path / "work", N)
+        sink.reset()
+        argv = [*client_argv("ours", proxy.port, work, Peers()), "--connections", "4"]
+        done = measure(argv, env=_env(tmp_path / "home"), cwd=ROOT, timeout=120)
+        assert done.returncode == 0, done.stderr
+        stats = sink.stats()
+        assert stats.count == N
+        assert stats.connections == 4
+
+
+def test_wan_report_sets_ours_against_peers_and_the_floor() -> None:
+    from bench.wan import WanSettings, wan_lines
+
+    settings = WanSettings(
+        delay_ms=20, n=1000, peer_n=300, reps=1, clients=("ours", "nodemailer-pool")
+    )
+    runs = [
+        Run("wan", "ours", 0, 1000, count=1000, window=50.0),  # 20 msgs/s, floor 25
+        Run("wan", "ours-4", 0, 1000, count=1000, window=12.5),  # 80 msgs/s, floor 100
+        Run("wan", "nodemailer-pool", 0, 300, count=300, window=30.0),  # 10 msgs/s
+    ]
+    text = "\n".join(wan_lines(runs, settings, {}))
+    assert "| 25.0 | 80% |" in text and "| 100.0 | 80% |" in text
+    assert "2.00×" in text  # ours ÷ Nodemailer pool of one
+    assert "Nodemailer pool of four ≥ 2.0× | not measured" in text

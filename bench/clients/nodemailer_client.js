@@ -1,8 +1,10 @@
 // Nodemailer peer: the seed app's way (a new connection per message, no pool) or a pool of one.
 //
 // node nodemailer_client.js --host H --port P --recipients CSV --template T [--pool]
+//   [--max-connections K] [--parallel]
 // Reads the same CSV and mailmerge-style template as every other client, substitutes
-// {{ field }} itself, and awaits each sendMail in turn (delay 0), as the seed app's loop does.
+// {{ field }} itself, and awaits each sendMail in turn (delay 0), as the seed app's loop does;
+// with --parallel every sendMail is started at once (Promise.all), as a pool of K is used.
 // Run with NODE_PATH pointing at the scratch node_modules (the harness does that).
 "use strict";
 
@@ -10,10 +12,11 @@ const fs = require("fs");
 const nodemailer = require("nodemailer");
 
 function parseArgs(argv) {
-  const args = { host: "127.0.0.1", pool: false };
+  const args = { host: "127.0.0.1", pool: false, parallel: false, "max-connections": "1" };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i];
     if (key === "--pool") args.pool = true;
+    else if (key === "--parallel") args.parallel = true;
     else if (key.startsWith("--")) args[key.slice(2)] = argv[++i];
   }
   return args;
@@ -55,17 +58,26 @@ async function main() {
     ignoreTLS: true,
     name: "localhost",
   };
-  if (args.pool) Object.assign(options, { pool: true, maxConnections: 1, maxMessages: Infinity });
+  if (args.pool) {
+    const maxConnections = Number(args["max-connections"]);
+    Object.assign(options, { pool: true, maxConnections, maxMessages: Infinity });
+  }
   const transporter = nodemailer.createTransport(options);
+  const message = (fields) => ({
+    from: template.headers.from,
+    to: render(template.headers.to, fields),
+    subject: render(template.headers.subject, fields),
+    text: render(template.body, fields),
+  });
   let sent = 0;
-  for (const fields of recipients) {
-    await transporter.sendMail({
-      from: template.headers.from,
-      to: render(template.headers.to, fields),
-      subject: render(template.headers.subject, fields),
-      text: render(template.body, fields),
-    });
-    sent++;
+  if (args.parallel) {
+    await Promise.all(recipients.map((fields) => transporter.sendMail(message(fields))));
+    sent = recipients.length;
+  } else {
+    for (const fields of recipients) {
+      await transporter.sendMail(message(fields));
+      sent++;
+    }
   }
   transporter.close();
   process.stdout.write(JSON.stringify({ sent }) + "\n");

@@ -1,6 +1,7 @@
 """Our full pipeline, exactly as a campaign runs: prepare, snapshot, CampaignSession.run().
 
-`python -m bench.clients.ours --host H --port P --recipients CSV --template T [--delay-ms N]`
+`python -m bench.clients.ours --host H --port P --recipients CSV --template T [--delay-ms N]
+[--connections K]`
 loads the CSV and the mailmerge template as the CLI does, builds a `Draft`, pre-flights it,
 snapshots it in the journal (under `$BULKMAILER_HOME`, which the harness points at a scratch
 folder) and runs it to the end against the server: Jinja2 render, message build, the
@@ -50,6 +51,7 @@ def run_campaign(
     recipients: Path,
     template: Path,
     delay_ms: int = 0,
+    connections: int = 1,
     loop_factory: LoopFactory | None = None,
 ) -> dict[str, object]:
     """Send the workload through our pipeline; returns timings and the campaign's counts."""
@@ -67,7 +69,7 @@ def run_campaign(
         account=account,
         template=merge.template,
         recipients=report.recipients,
-        settings=SendSettings(delay_ms=delay_ms),
+        settings=SendSettings(delay_ms=delay_ms, connections=connections),
         base_dir=merge.base_dir or template.parent,
         name="bench",
         source=recipients.name,
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recipients", type=Path, required=True)
     parser.add_argument("--template", type=Path, required=True)
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--loop", choices=("app", "asyncio"), default="app")
     args = parser.parse_args(argv)
     loop_name, factory = app_loop_factory() if args.loop == "app" else ("asyncio", None)
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         recipients=args.recipients,
         template=args.template,
         delay_ms=args.delay_ms,
+        connections=args.connections,
         loop_factory=factory,
     )
     print(json.dumps({**result, "loop": loop_name}))

@@ -1,8 +1,10 @@
-"""The one place that talks to aiosmtplib: strict TLS, login, one reused connection, proxies.
+"""The one place that talks SMTP: strict TLS, login, reused connections, proxies, pipelining.
 
-- `client`: `SMTPTransport` (connect, STARTTLS and login policy, send) and `LoginGuard`.
-- `pipeline`: one transaction on the wire, envelope commands pipelined (RFC 2920).
-- `replies`: the reply parser and the `ReplyReader` that reads pipelined replies in order.
+- `client`: `SMTPTransport` (connect, STARTTLS and login policy through aiosmtplib; then
+  submit / settle / send on our own send path) and `LoginGuard`.
+- `pipeline`: `Wire`, the send path after the login: envelope pipelined (RFC 2920), across
+  messages too, every reply attributed to its step and recipient (docs/transport.md).
+- `replies`: the reply parser and the `ReplyReader` protocol that reads every reply in order.
 - `errors`: `EXCEPTION_MAP` and `translate_exception`, where third-party errors become ours.
 - `tls`: the verifying TLS context and certificate failures named.
 - `certinfo`: a certificate's subject, issuer and dates (read from DER), and the clock check.

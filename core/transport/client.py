@@ -25,21 +25,12 @@ from core.errors import (
     NotSupportedError,
     Phase,
     ProxyError,
-    ReplyError,
     SMTPError,
 )
 from core.models import Account, AuthMethod, Credentials, ProxyKind, Security
 from core.transport.certinfo import CertInfo, parse_certificate
 from core.transport.errors import translating
-from core.transport.pipeline import (
-    SMTP_CLOSING,
-    SMTP_OK,
-    data_lines,
-    envelope,
-    final_reply,
-    take_over,
-    write,
-)
+from core.transport.pipeline import DataStartHook, Wire, envelope_groups
 from core.transport.proxies import ProxyChoice, choose_proxy
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
@@ -47,7 +38,6 @@ from core.transport.tls import build_tls_context
 __all__ = ["DataStartHook", "LoginGuard", "SMTPTransport", "SessionInfo", "StepCallback"]
 
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
-DataStartHook = Callable[[], Awaitable[None] | None]
 
 _PROXY_TYPES = {
     ProxyKind.SOCKS5: ProxyType.SOCKS5,
@@ -122,7 +112,8 @@ class SMTPTransport:
         self._credentials = credentials if isinstance(credentials, Credentials) else Credentials()
         self._guard = login_guard or LoginGuard()
         self._on_step = on_step
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp: aiosmtplib.SMTP | None = None  # while connecting and logging in
+        self._wire: Wire | None = None  # after: the send path is ours (`core.transport.pipeline`)
         self._quoted_cache: dict[tuple[str, str], bytes] = {}
         self.session = SessionInfo()
 
@@ -130,7 +121,7 @@ class SMTPTransport:
 
     @property
     def connected(self) -> bool:
-        return self._smtp is not None and self._smtp.is_connected
+        return self._wire is not None and not self._wire.closed
 
     async def connect(self) -> SessionInfo:
         """Connect, greet, secure the connection as the account requires, and log in."""
@@ -171,10 +162,17 @@ class SMTPTransport:
                 await self._starttls(smtp, tls_context)
             self.session.extensions = dict(smtp.esmtp_extensions)
             await self._login(smtp)
+            with translating(Phase.MAIL):
+                self._wire = Wire.take(
+                    smtp,
+                    command_timeout=account.timeouts.command,
+                    data_timeout=account.timeouts.data,
+                )
         except BaseException:
             smtp.close()
-            self._smtp = None
             raise
+        finally:
+            self._smtp = None  # aiosmtplib's part is over either way
         return self.session
 
     async def _open_socket(self, choice: ProxyChoice | None) -> socket.socket:
@@ -297,38 +295,40 @@ class SMTPTransport:
             await self.connect()
 
     async def close(self, *, polite: bool = True) -> None:
-        """QUIT when the connection still stands (if polite), then close it."""
+        """QUIT when the connection still stands (if polite), then close it.
+
+        Polite: an outstanding final dot's reply is read first (`settle`), so its future
+        has the server's answer rather than a lost connection.
+        """
         smtp, self._smtp = self._smtp, None
-        if smtp is None:
+        if smtp is not None:
+            smtp.close()
+        wire, self._wire = self._wire, None
+        if wire is None:
             return
-        if polite and smtp.is_connected:
-            with contextlib.suppress(Exception):
-                await smtp.quit(timeout=self.account.timeouts.command)
-        smtp.close()
+        if polite:
+            await wire.quit()
+        else:
+            wire.close()
 
     # -- commands ---------------------------------------------------------------------------
 
     def supports(self, extension: str) -> bool:
-        return self._smtp is not None and self._smtp.supports_extension(extension)
+        return extension.lower() in self.session.extensions
 
     async def mail_from(self, sender: str, *, smtputf8: bool = False) -> Reply:
         """MAIL FROM; raises a classified error on anything but 250."""
-        smtp = self._require()
-        options = ["SMTPUTF8"] if smtputf8 else []
-        with translating(Phase.MAIL):
-            reply = await smtp.mail(
-                sender, options=options, encoding="utf-8" if smtputf8 else "ascii"
-            )
-        return Reply(reply.code, reply.message)
+        wire = self._require()
+        quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
+        line = b"MAIL FROM:" + quoted + (b" SMTPUTF8" if smtputf8 else b"") + b"\r\n"
+        return await wire.command(line, Phase.MAIL)
 
     async def rset(self) -> None:
         """Abandon the current transaction; a failed RSET closes the connection."""
         if not self.connected:
             return
-        smtp = self._require()
         try:
-            with translating(Phase.RSET):
-                await smtp.rset()
+            await self._require().command(b"RSET\r\n", Phase.RSET)
         except SMTPError:
             await self.close(polite=False)
 
@@ -344,79 +344,68 @@ class SMTPTransport:
     ) -> Reply:
         """One transaction: MAIL, RCPT, DATA, message, final dot. Returns the final reply.
 
-        When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
-        and their replies are read in order: one round trip instead of three. Cc/Bcc recipients
-        are sent only once the main recipient is accepted, so a refused main recipient can
-        never leave the server ready to take a message for the others.
-        `on_data_start` runs after the server said 354 and before the first byte of the message:
-        the journal makes its "data started" record durable there. A failure after that point
-        is raised with phase MESSAGE (the server may have stored the message).
-        `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort: a refusal of one of
-        them does not fail the message for the main recipient.
+        `submit`, then the reply to the final dot; see `submit` for the rest.
         """
-        smtp = self._require()
-        if smtputf8 and not smtp.supports_extension("smtputf8"):
-            raise NotSupportedError(
-                "the address needs SMTPUTF8 (a non-ASCII local part), which the server does "
-                "not offer",
-                phase=Phase.RCPT,
-                recipient=recipient,
-            )
-        reader = take_over(smtp)
+        reply = await self.submit(
+            sender,
+            recipient,
+            payload,
+            smtputf8=smtputf8,
+            on_data_start=on_data_start,
+            extra_recipients=extra_recipients,
+        )
+        await self.settle()
+        return await reply
+
+    async def submit(
+        self,
+        sender: str,
+        recipient: str,
+        payload: bytes,
+        *,
+        smtputf8: bool = False,
+        on_data_start: DataStartHook | None = None,
+        extra_recipients: Sequence[str] = (),
+    ) -> asyncio.Future[Reply]:
+        """Send up to the final dot; returns the reply to come (read by the next call or `settle`).
+
+        When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write,
+        right behind the previous message's final dot: one round trip per message. Cc/Bcc
+        recipients are sent only once the main recipient is accepted. `on_data_start` runs
+        after the server said 354 (and after the previous message's reply was read) and before
+        the first byte of the message: the journal makes its "data started" record durable
+        there. A refused envelope is raised here; the message's own outcome (phase MESSAGE:
+        the server may have stored it) comes through the returned awaitable.
+        `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort.
+        """
+        wire = self._require()
         try:
-            try:
-                with translating(Phase.MAIL):
-                    quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
-                await envelope(
-                    reader,
-                    sender=sender,
-                    quoted_sender=quoted,
+            if smtputf8 and not self.supports("smtputf8"):
+                raise NotSupportedError(
+                    "the address needs SMTPUTF8 (a non-ASCII local part), which the server "
+                    "does not offer",
+                    phase=Phase.RCPT,
                     recipient=recipient,
-                    extra_recipients=extra_recipients,
-                    smtputf8=smtputf8,
-                    pipelining=smtp.supports_extension("pipelining"),
-                    timeout=self.account.timeouts.command,
                 )
-            except SMTPError as exc:
-                exc.recipient = exc.recipient or recipient
-                reader.restore()
-                if exc.code is not None and exc.code != SMTP_CLOSING:
-                    await self.rset()
-                else:
-                    await self.close(polite=False)
-                raise
-            if on_data_start is not None:
-                try:
-                    maybe = on_data_start()
-                    if maybe is not None:
-                        await maybe
-                except BaseException:
-                    # The server waits for message text: a QUIT now would be read as such.
-                    # Drop the connection so no message, not even an empty one, is sent.
-                    reader.restore()
-                    await self.close(polite=False)
-                    raise
-            try:
-                with translating(Phase.MESSAGE):
-                    write(reader, data_lines(payload) + b".\r\n")
-                    reply = await final_reply(smtp, reader, self.account.timeouts.data)
-            except SMTPError as exc:
-                exc.recipient = recipient
-                if exc.code is None or exc.code == SMTP_CLOSING:
-                    reader.restore()
-                    await self.close(polite=False)
-                raise
-        finally:
-            reader.restore()
-        if reply.code != SMTP_OK:
-            raise ReplyError(
-                "server refused the message",
-                phase=Phase.MESSAGE,
-                code=reply.code,
-                text=reply.text,
+            with translating(Phase.MAIL):
+                quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
+            groups = envelope_groups(
+                quoted_sender=quoted,
+                sender=sender,
                 recipient=recipient,
+                extra_recipients=extra_recipients,
+                smtputf8=smtputf8,
+                pipelining=wire.pipelining,
             )
-        return reply
+        except SMTPError:
+            await wire.settle()  # nothing was written: the previous reply is read all the same
+            raise
+        return await wire.submit(groups, recipient, payload, on_data_start=on_data_start)
+
+    async def settle(self) -> None:
+        """Read the reply to the last final dot now, if it is still to come."""
+        if self._wire is not None:
+            await self._wire.settle()
 
     def _quoted(self, sender: str, encoding: str) -> bytes:
         """`<sender>` as aiosmtplib quotes it; the sender rarely changes, so it is kept."""
@@ -428,17 +417,14 @@ class SMTPTransport:
         return quoted
 
     async def noop(self) -> Reply:
-        smtp = self._require()
-        with translating(Phase.RSET):
-            reply = await smtp.noop()
-        return Reply(reply.code, reply.message)
+        return await self._require().command(b"NOOP\r\n", Phase.RSET)
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _require(self) -> aiosmtplib.SMTP:
-        if self._smtp is None or not self._smtp.is_connected:
+    def _require(self) -> Wire:
+        if self._wire is None or self._wire.closed:
             raise DisconnectedError("not connected", phase=Phase.MAIL)
-        return self._smtp
+        return self._wire
 
     @contextlib.contextmanager
     def _step(self, name: str, phase: Phase) -> Iterator[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.credentials import CredentialProvider
 from core.models import Account, Credentials, TransportKind
 from core.ports import TransportLike
-from core.transport.client import SMTPTransport, StepCallback
+from core.transport.client import LoginGuard, SMTPTransport, StepCallback
 from core.transport.gmail_api import GmailAPITransport
 
 __all__ = ["make_transport"]
@@ -16,11 +16,15 @@ def make_transport(
     credentials: Credentials | CredentialProvider | None = None,
     *,
     on_step: StepCallback | None = None,
+    login_guard: LoginGuard | None = None,
 ) -> SMTPTransport | GmailAPITransport:
-    """`GmailAPITransport` for a Gmail API account, else `SMTPTransport`; both `TransportLike`."""
+    """`GmailAPITransport` for a Gmail API account, else `SMTPTransport`; both `TransportLike`.
+
+    `login_guard` is shared by a campaign's connections: one login budget for all of them.
+    """
     if account.transport is TransportKind.GMAIL_API:
         return GmailAPITransport(account, credentials, on_step=on_step)
-    return SMTPTransport(account, credentials, on_step=on_step)
+    return SMTPTransport(account, credentials, on_step=on_step, login_guard=login_guard)
 
 
 def _conforms(transport: SMTPTransport | GmailAPITransport) -> TransportLike:

@@ -9,6 +9,7 @@ like a lost reply to SMTP's final dot.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from core.errors import (
     HTTPReplyError,
     Phase,
     RecipientsMismatchError,
+    SMTPError,
     TimedOutError,
 )
 from core.models import Account, Credentials
@@ -146,6 +148,41 @@ class GmailAPITransport:
         if self._on_step is not None:
             self._on_step("access token", time.perf_counter() - started, "")
         return self.session
+
+    async def submit(
+        self,
+        sender: str,
+        recipient: str,
+        payload: bytes,
+        *,
+        smtputf8: bool = False,
+        on_data_start: Callable[[], Awaitable[None] | None] | None = None,
+        extra_recipients: Sequence[str] = (),
+    ) -> asyncio.Future[Reply]:
+        """The engine's pipelined step, for an API with one request per message: the whole
+        request is made here. A failure once the body went out (phase MESSAGE: Google may
+        have it) comes through the returned future, as an SMTP final-dot reply would; an
+        earlier one is raised, as a refused envelope is."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        try:
+            reply = await self.send(
+                sender,
+                recipient,
+                payload,
+                smtputf8=smtputf8,
+                on_data_start=on_data_start,
+                extra_recipients=extra_recipients,
+            )
+        except SMTPError as exc:
+            if exc.phase is not Phase.MESSAGE:
+                raise
+            future.set_exception(exc)
+        else:
+            future.set_result(reply)
+        return future
+
+    async def settle(self) -> None:
+        """Nothing to read: every request was answered within `submit`."""
 
     async def close(self, *, polite: bool = True) -> None:
         client, self._client = self._client, None

@@ -1,36 +1,45 @@
-"""One mail transaction on the wire: envelope commands pipelined (RFC 2920), replies read in order.
+"""Our send path on a logged-in connection: writer, reply reader, per-step attribution (RFC 2920).
 
-For one transaction a `ReplyReader` takes aiosmtplib's transport over (`take_over`), so the
-replies to commands written together are all read; failures are raised as aiosmtplib's
-exceptions, so they translate (`core.transport.errors`) the same way as aiosmtplib's own.
+aiosmtplib connects, secures and logs in; `Wire.take` then owns the connection for good. With
+PIPELINING the envelope (MAIL, RCPT, DATA) goes out in one write and, across messages, right
+behind the previous message's final dot, so a message costs one round trip: the reply to that
+dot and the next envelope's replies come back together and are read in order. Every failure is
+raised as one of ours (`core.errors`), attributed to the step and recipient it is about.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.email import quote_address
 
-from core.errors import DisconnectedError, Phase, ReplyError, SMTPError
-from core.transport.errors import translate_exception, translating
+from core.errors import (
+    DisconnectedError,
+    NotSupportedError,
+    Phase,
+    ReplyError,
+    SMTPError,
+    TimedOutError,
+)
 from core.transport.replies import Reply, ReplyFormatError, ReplyReader
 
 __all__ = [
     "SMTP_CLOSING",
     "SMTP_OK",
+    "DataStartHook",
     "Step",
+    "Wire",
     "command",
     "data_lines",
-    "envelope",
-    "exchange",
-    "final_reply",
-    "read",
-    "take_over",
-    "write",
+    "envelope_groups",
 ]
+
+DataStartHook = Callable[[], Awaitable[None] | None]
 
 _SMTP_START_INPUT = 354
 SMTP_OK = 250
@@ -51,116 +60,71 @@ class Step:
     command: bytes
     address: str | None
 
-    def refusal(self, reply: Reply) -> SMTPError | None:
-        """The error this reply means for the message, translated as aiosmtplib's would be."""
+    def refusal(self, reply: Reply, recipient: str) -> SMTPError | None:
+        """The error this reply means for the message to `recipient`, or None."""
         code, text = reply.code, reply.text
         if self.phase is Phase.DATA:
             if code == _SMTP_START_INPUT:
                 return None
-            return ReplyError("server refused DATA", phase=Phase.DATA, code=code, text=text)
-        if self.address is None:
-            return None  # a Cc/Bcc recipient: best effort
-        exc: aiosmtplib.SMTPResponseException
-        if self.phase is Phase.MAIL:
-            if code == SMTP_OK:
-                return None
-            exc = aiosmtplib.SMTPSenderRefused(code, text, self.address)
-        else:
-            if code in (SMTP_OK, _SMTP_WILL_FORWARD):
-                return None
-            exc = aiosmtplib.SMTPRecipientRefused(code, text, self.address)
-        error = translate_exception(exc, self.phase)
-        error.__cause__ = exc
-        return error
+            return ReplyError(
+                "server refused DATA", phase=Phase.DATA, code=code, text=text, recipient=recipient
+            )
+        if self.address is None or code in (SMTP_OK, _SMTP_WILL_FORWARD):
+            return None  # accepted, or a Cc/Bcc recipient (best effort)
+        name = self.phase.value.upper()
+        who = recipient if self.phase is Phase.MAIL else self.address
+        return ReplyError(
+            f"server replied to {name}", phase=self.phase, code=code, text=text, recipient=who
+        )
 
 
-async def envelope(
-    reader: ReplyReader,
+def command(line: bytes) -> bytes:
+    """A command line with its CRLF; control characters are refused (command injection)."""
+    if _COMMAND_INJECTION_RE.search(line):
+        raise NotSupportedError(
+            "refused to send: a command contains a prohibited control character",
+            phase=Phase.MAIL,
+        )
+    return line + b"\r\n"
+
+
+def envelope_groups(
     *,
-    sender: str,
     quoted_sender: bytes,
+    sender: str,
     recipient: str,
     extra_recipients: Sequence[str],
     smtputf8: bool,
     pipelining: bool,
-    timeout: float | None,
-) -> None:
-    """MAIL, RCPT (main, then extra) and DATA, up to the server's 354.
+) -> list[list[Step]]:
+    """MAIL, RCPT (main, then extra) and DATA, grouped as they are written.
 
-    With `pipelining` the commands go out in one write (or two when there are extra
-    recipients: those only once the main recipient is accepted); without it, one at a time.
-    `quoted_sender` is `<sender>` as aiosmtplib quotes it.
+    With pipelining: one group, or two when there are extra recipients (those only once the
+    main recipient is accepted, so a refused main recipient never leaves the server ready to
+    take a message for the others). Without: one command per group.
     """
     encoding = "utf-8" if smtputf8 else "ascii"
-    with translating(Phase.MAIL):
-        options = b" SMTPUTF8" if smtputf8 else b""
-        mail = command(b"MAIL FROM:" + quoted_sender + options)
-    with translating(Phase.RCPT):
+    mail = command(b"MAIL FROM:" + quoted_sender + (b" SMTPUTF8" if smtputf8 else b""))
+    try:
         rcpts = [
             command(b"RCPT TO:" + quote_address(address).encode(encoding))
             for address in (recipient, *extra_recipients)
         ]
+    except UnicodeEncodeError as exc:
+        raise NotSupportedError(
+            f"refused to send: an address is not {encoding}", phase=Phase.RCPT, recipient=recipient
+        ) from exc
+    except NotSupportedError as exc:
+        exc.phase, exc.recipient = Phase.RCPT, recipient
+        raise
     head = [Step(Phase.MAIL, mail, sender), Step(Phase.RCPT, rcpts[0], recipient)]
     tail = [Step(Phase.RCPT, line, None) for line in rcpts[1:]]
     tail.append(Step(Phase.DATA, b"DATA\r\n", None))
     if not pipelining:
-        groups = [[step] for step in (*head, *tail)]
-    elif extra_recipients:
-        groups = [head, tail]  # the others only once the main recipient is accepted
-    else:
-        groups = [[*head, *tail]]
-    for group in groups:
-        await exchange(reader, group, timeout)
-
-
-async def exchange(reader: ReplyReader, steps: Sequence[Step], timeout: float | None) -> None:
-    """Write `steps` at once, read a reply for each in order, raise the first refusal.
-
-    Every reply of the group is read before raising, so none is left to be taken for the
-    reply to a later command; only a 421 (the server is closing) stops at once.
-    """
-    with translating(steps[0].phase):
-        write(reader, b"".join(step.command for step in steps))
-    refusal: SMTPError | None = None
-    for step in steps:
-        with translating(step.phase):
-            reply = await read(reader, timeout)
-        if refusal is None:
-            refusal = step.refusal(reply)
-            if refusal is not None and reply.code == SMTP_CLOSING:
-                raise refusal
-        elif step.phase is Phase.DATA and reply.code == _SMTP_START_INPUT:
-            # The server took DATA although the transaction failed. A lone dot would end
-            # an empty message; closing the connection abandons it, delivering nothing.
-            reader.close()
-    if refusal is not None:
-        raise refusal
-
-
-async def final_reply(smtp: aiosmtplib.SMTP, reader: ReplyReader, timeout: float | None) -> Reply:
-    """The reply to the final dot; a lost or silent connection is closed before raising."""
-    try:
-        return await read(reader, timeout)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
-        reader.restore()
-        smtp.close()
-        raise
-
-
-def command(line: bytes) -> bytes:
-    """A command line with its CRLF; control characters are refused as aiosmtplib does."""
-    if _COMMAND_INJECTION_RE.search(line):
-        raise ValueError("Command arg contains a prohibited control character")
-    return line + b"\r\n"
-
-
-def take_over(smtp: aiosmtplib.SMTP) -> ReplyReader:
-    """Read this connection's replies with a `ReplyReader` until it is restored."""
-    protocol = smtp.protocol
-    transport = protocol.transport if protocol is not None else None
-    if protocol is None or transport is None:
-        raise DisconnectedError("not connected", phase=Phase.MAIL)
-    return ReplyReader(transport, protocol)
+        return [[step] for step in (*head, *tail)]
+    if extra_recipients:
+        return [head, tail]
+    return [[*head, *tail]]
 
 
 def data_lines(payload: bytes) -> bytes:
@@ -170,20 +134,242 @@ def data_lines(payload: bytes) -> bytes:
     return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
-def write(reader: ReplyReader, data: bytes) -> None:
-    try:
-        reader.write(data)
-    except ConnectionError as exc:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost") from exc
+@dataclass(slots=True)
+class _Flight:
+    """A message whose final dot is written and whose reply is not read yet."""
+
+    recipient: str
+    reply: asyncio.Future[Reply]
 
 
-async def read(reader: ReplyReader, timeout: float | None) -> Reply:
-    """The next reply; failures raised as aiosmtplib's, so they translate the same way."""
-    try:
-        return await reader.read(timeout)
-    except TimeoutError as exc:
-        raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
-    except ConnectionError as exc:
-        raise aiosmtplib.SMTPServerDisconnected(str(exc)) from exc
-    except ReplyFormatError as exc:
-        raise aiosmtplib.SMTPResponseException(-1, str(exc)) from exc
+class Wire:
+    """One logged-in connection whose commands and replies are ours from now on.
+
+    `submit` sends one message up to its final dot and returns a future of the reply to it; the
+    next `submit` writes its envelope behind that dot, then reads the dot's reply (resolving
+    the future) and its own replies in order. `settle` reads an outstanding reply on its own:
+    call it before waiting (pacing, the end of a run), so no result sits unread. Guarantees:
+    - `on_data_start` runs after the server's 354 and before the first byte of the message,
+      and after the previous message's reply was read (the future is resolved by then);
+    - a lost connection with a final dot unanswered fails that message with phase MESSAGE
+      (the server may have stored it); an envelope that was never answered fails with its own
+      phase (nothing of the message was sent).
+    """
+
+    def __init__(
+        self,
+        reader: ReplyReader,
+        *,
+        pipelining: bool,
+        command_timeout: float | None,
+        data_timeout: float | None,
+    ) -> None:
+        self._reader = reader
+        self.pipelining = pipelining
+        self._command_timeout = command_timeout
+        self._data_timeout = data_timeout
+        self._open: _Flight | None = None
+
+    @classmethod
+    def take(
+        cls, smtp: aiosmtplib.SMTP, *, command_timeout: float | None, data_timeout: float | None
+    ) -> Wire:
+        """Own `smtp`'s connection from now on (aiosmtplib is done with it after the login)."""
+        protocol = smtp.protocol
+        transport = protocol.transport if protocol is not None else None
+        if protocol is None or transport is None:
+            raise DisconnectedError("not connected", phase=Phase.MAIL)
+        return cls(
+            ReplyReader(transport),
+            pipelining=smtp.supports_extension("pipelining"),
+            command_timeout=command_timeout,
+            data_timeout=data_timeout,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._reader.closed
+
+    @property
+    def outstanding(self) -> bool:
+        """A final dot is written and its reply not read yet."""
+        return self._open is not None
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        groups: Sequence[Sequence[Step]],
+        recipient: str,
+        payload: bytes,
+        *,
+        on_data_start: DataStartHook | None = None,
+    ) -> asyncio.Future[Reply]:
+        """Send the envelope, and the message once the server said 354; return its reply's future.
+
+        A refusal of the envelope is raised here (the previous message's future is resolved
+        first, whatever happens); the message's own reply arrives through the future.
+        """
+        previous, self._open = self._open, None
+        try:
+            if previous is not None and not self.pipelining:
+                await self._conclude(previous)
+                previous = None
+            for number, group in enumerate(groups):
+                self._write(b"".join(step.command for step in group), group[0].phase)
+                if number == 0 and previous is not None:
+                    await self._conclude(previous)  # it was written first, its reply comes first
+                    previous = None
+                await self._replies(group, recipient)
+        except SMTPError as exc:
+            if previous is not None:
+                await self._conclude(previous)
+            await self._after_refusal(exc)
+            raise
+        if on_data_start is not None:
+            try:
+                maybe = on_data_start()
+                if maybe is not None:
+                    await maybe
+            except BaseException:
+                # The server waits for message text: anything we send now would be read as
+                # such. Drop the connection so no message, not even an empty one, is sent.
+                self.close()
+                raise
+        flight = _Flight(recipient, asyncio.get_running_loop().create_future())
+        try:
+            self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
+        except SMTPError as exc:
+            exc.recipient = recipient
+            flight.reply.set_exception(exc)
+            return flight.reply
+        self._open = flight
+        return flight.reply
+
+    async def settle(self) -> None:
+        """Read the reply to the outstanding final dot, if any (its future gets it)."""
+        previous, self._open = self._open, None
+        if previous is not None:
+            await self._conclude(previous)
+
+    async def _conclude(self, flight: _Flight) -> None:
+        """Read `flight`'s reply into its future; never raises (a broken connection is closed)."""
+        try:
+            reply = await self._read(Phase.MESSAGE, self._data_timeout)
+        except SMTPError as exc:
+            exc.recipient = flight.recipient
+            self.close()
+            flight.reply.set_exception(exc)
+            return
+        if reply.code == SMTP_OK:
+            flight.reply.set_result(reply)
+            return
+        if reply.code == SMTP_CLOSING:
+            self.close()
+        flight.reply.set_exception(
+            ReplyError(
+                "server refused the message",
+                phase=Phase.MESSAGE,
+                code=reply.code,
+                text=reply.text,
+                recipient=flight.recipient,
+            )
+        )
+
+    async def _replies(self, steps: Sequence[Step], recipient: str) -> None:
+        """Read a reply for each step in order; raise the first refusal once all are read.
+
+        Only a 421 (the server is closing) stops at once. A 354 after a refusal (a server
+        that takes DATA although the transaction failed) closes the connection: a lone dot
+        would end an empty message, closing abandons it.
+        """
+        refusal: SMTPError | None = None
+        for step in steps:
+            reply = await self._read(step.phase, self._command_timeout, recipient)
+            if refusal is None:
+                refusal = step.refusal(reply, recipient)
+                if refusal is not None and reply.code == SMTP_CLOSING:
+                    raise refusal
+            elif step.phase is Phase.DATA and reply.code == _SMTP_START_INPUT:
+                self.close()
+        if refusal is not None:
+            raise refusal
+
+    async def _after_refusal(self, exc: SMTPError) -> None:
+        """After a refused envelope: RSET when the server still listens, else drop."""
+        if exc.code is None or exc.code == SMTP_CLOSING or self.closed:
+            self.close()
+            return
+        try:
+            await self.command(b"RSET\r\n", Phase.RSET)
+        except SMTPError:
+            self.close()
+
+    # -- single commands ------------------------------------------------------------------
+
+    async def command(self, line: bytes, phase: Phase) -> Reply:
+        """One command (after any outstanding reply); a reply other than 2xx is raised."""
+        await self.settle()
+        self._write(line, phase)
+        reply = await self._read(phase, self._command_timeout)
+        if not 200 <= reply.code < 300:
+            raise ReplyError(
+                f"server replied to {phase.value.upper()}",
+                phase=phase,
+                code=reply.code,
+                text=reply.text,
+            )
+        return reply
+
+    async def quit(self) -> None:
+        """QUIT politely (best effort), then close."""
+        with contextlib.suppress(SMTPError):
+            if not self.closed:
+                await self.command(b"QUIT\r\n", Phase.QUIT)
+        self.close()
+
+    def close(self) -> None:
+        """Drop the connection; a message whose reply was not read is lost (phase MESSAGE)."""
+        flight, self._open = self._open, None
+        self._reader.close()
+        if flight is not None and not flight.reply.done():
+            flight.reply.set_exception(
+                DisconnectedError(
+                    "the connection was closed before the reply to the message was read",
+                    phase=Phase.MESSAGE,
+                    recipient=flight.recipient,
+                )
+            )
+
+    # -- the wire -------------------------------------------------------------------------
+
+    def _write(self, data: bytes, phase: Phase) -> None:
+        try:
+            self._reader.write(data)
+        except ConnectionError as exc:
+            raise DisconnectedError(
+                f"the server closed the connection during {phase.value.upper()}", phase=phase
+            ) from exc
+
+    async def _read(
+        self, phase: Phase, timeout: float | None, recipient: str | None = None
+    ) -> Reply:
+        name = phase.value.upper()
+        try:
+            return await self._reader.read(timeout)
+        except TimeoutError as exc:
+            self.close()
+            raise TimedOutError(
+                f"timed out waiting for the reply to {name}", phase=phase, recipient=recipient
+            ) from exc
+        except ConnectionError as exc:
+            raise DisconnectedError(
+                f"the server closed the connection during {name}", phase=phase, recipient=recipient
+            ) from exc
+        except ReplyFormatError as exc:
+            self.close()
+            raise DisconnectedError(
+                f"the server's reply to {name} could not be read ({exc})",
+                phase=phase,
+                recipient=recipient,
+            ) from exc

@@ -61,38 +61,34 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class ReplyReader(asyncio.Protocol):
-    """Reads every reply on a connection, in order, while it stands in for the usual protocol.
+    """The protocol of a connection whose send path is ours: every reply queued, in order.
 
-    aiosmtplib's protocol expects exactly one reply per command and drops whatever arrives
-    while no command waits, so the replies to pipelined commands, which may come together or
-    apart, would be lost. For one transaction this protocol takes the transport over
-    (`BaseTransport.set_protocol`), queues each complete reply, and `restore()` hands the
-    transport back. A lost connection is passed on to the replaced protocol, so its owner
-    notices as it always did.
+    aiosmtplib connects, secures and logs in; then `core.transport.pipeline.Wire` takes the
+    transport over for good (`BaseTransport.set_protocol`) and this protocol reads what the
+    server says from then on. aiosmtplib's protocol expects one reply per command and drops
+    whatever arrives while no command waits, so replies to pipelined commands (which may come
+    together or apart, and across messages) need a reader of their own.
 
     `read` raises `TimeoutError` when no reply came in time, `ConnectionResetError` when the
     connection closed first, and `ReplyFormatError` for something that is not a reply.
     """
 
-    def __init__(self, transport: asyncio.BaseTransport, replaced: asyncio.BaseProtocol) -> None:
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._replaced = replaced
-        self._installed = True
         self._buffer = bytearray()
         self._replies: deque[Reply] = deque()
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
         transport.set_protocol(self)
 
-    def restore(self) -> None:
-        """Give the transport back to the protocol it had (unsolicited leftovers are dropped)."""
-        if self._installed:
-            self._installed = False
-            self._transport.set_protocol(self._replaced)
+    @property
+    def closed(self) -> bool:
+        return self._error is not None or self._transport.is_closing()
 
     def close(self) -> None:
-        """Drop the connection (the replaced protocol hears of it as a lost connection)."""
+        """Drop the connection; replies not yet read are lost."""
         self._transport.close()
+        self._lost("the connection was closed")
 
     def write(self, data: bytes) -> None:
         if self._transport.is_closing():
@@ -138,9 +134,6 @@ class ReplyReader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost("Connection lost", exc)
-        if self._installed:
-            self._installed = False
-            self._replaced.connection_lost(exc)
 
     def _lost(self, text: str, cause: Exception | None = None) -> None:
         if self._error is None:

@@ -85,6 +85,10 @@ class SqliteCampaignJournal:
       while its reply was on the way, so a crash can cost at most that one an UNKNOWN.
     Pending recipients are read ahead in batches and the time the first deferred one is due
     is kept, so picking the next recipient costs no query.
+
+    Several messages may be in flight at once (one per connection, and with pipelining across
+    messages the next envelope rides behind the previous final dot): each recipient with a
+    noted intent is claimed, so `next_due` never hands it out twice, until its result.
     """
 
     def __init__(self, store: JournalStore, record: CampaignRecord, lock: CampaignLock) -> None:
@@ -94,15 +98,19 @@ class SqliteCampaignJournal:
         self._key = account_key(record.account)
         self._lock = lock
         self._conn = store.conn
-        self._intent: tuple[int, str, float] | None = None  # (seq, message_id, at), unwritten
-        self._sent: tuple[WorkItem, Outcome] | None = None  # an accepted result, unwritten
+        self._intents: dict[int, tuple[int, str, float]] = {}  # seq: (seq, message_id, at)
+        self._sent: list[tuple[WorkItem, Outcome]] = []  # accepted results, unwritten
         self._behind: asyncio.Handle | None = None  # writes `_sent` when the loop is idle
-        self._data_seq: int | None = None  # data-start recorded, result not yet
+        self._data_seqs: set[int] = set()  # data-start recorded, result not yet
+        self._claimed: set[int] = set()  # intent noted, result not yet: in flight somewhere
         self._upcoming: deque[WorkItem] = deque()  # pending recipients, in seq order
         self._wake: float | None = None  # when the first deferred recipient is due
         self._wake_known = False
 
     def close(self) -> None:
+        if self._behind is not None:  # written now, or never: no callback after the close
+            self._behind.cancel()
+            self._behind = None
         try:
             self._settle(quiet=True)
         finally:
@@ -117,30 +125,34 @@ class SqliteCampaignJournal:
     # -- what to send next ----------------------------------------------------------------
 
     def next_due(self, now: float) -> WorkItem | None:
+        """The next recipient due and not in flight (claimed) elsewhere."""
         wake = self.next_wake()
         if wake is not None and wake <= now:
-            row = self._conn.execute(
+            rows = self._conn.execute(
                 "SELECT seq, email, name, fields_json, line, source, smtputf8, attempts, "
                 "first_failure FROM recipients WHERE campaign_id=? AND status='deferred' AND "
-                "next_attempt<=? ORDER BY next_attempt, seq LIMIT 1",
-                (self.campaign_id, now),
-            ).fetchone()
-            if row is not None:
-                return _work_item(row)
-        if not self._upcoming:
-            self._read_ahead(after=None)
-        return self._upcoming[0] if self._upcoming else None
+                "next_attempt<=? ORDER BY next_attempt, seq LIMIT ?",
+                (self.campaign_id, now, len(self._claimed) + 1),
+            ).fetchall()
+            for row in rows:
+                if row[0] not in self._claimed:
+                    return _work_item(row)
+        return self.peek_pending(-1)
 
     def peek_pending(self, after_seq: int) -> WorkItem | None:
-        """The first pending recipient after `after_seq`: the one after the current one."""
-        item = self._first_after(after_seq)
-        if item is None:
-            self._read_ahead(after=self._upcoming[-1].seq if self._upcoming else None)
+        """The first pending recipient after `after_seq` that is not in flight."""
+        while True:
             item = self._first_after(after_seq)
-        return item
+            if item is not None:
+                return item
+            before = len(self._upcoming)
+            self._read_ahead(after=self._upcoming[-1].seq if self._upcoming else None)
+            if len(self._upcoming) == before:
+                return None
 
     def _first_after(self, seq: int) -> WorkItem | None:
-        return next((item for item in self._upcoming if item.seq > seq), None)
+        claimed = self._claimed
+        return next((i for i in self._upcoming if i.seq > seq and i.seq not in claimed), None)
 
     def _read_ahead(self, *, after: int | None) -> None:
         """Append the next pending recipients (from the lowest one when `after` is None)."""
@@ -180,13 +192,14 @@ class SqliteCampaignJournal:
     # -- records --------------------------------------------------------------------------
 
     def intent(self, item: WorkItem, message_id: str, at: float) -> None:
-        """Note the intent; the next commit writes it (see the class docstring)."""
-        self._intent = (item.seq, message_id, at)
+        """Note the intent and claim the recipient; the next commit writes it (see above)."""
+        self._intents[item.seq] = (item.seq, message_id, at)
+        self._claimed.add(item.seq)
 
     def data_started(self, item: WorkItem, at: float) -> None:
         """Durable (fsynced) before it returns, with everything noted before it."""
-        intent = self._intent if self._intent and self._intent[0] == item.seq else None
-        with self._transaction(durable=True, intent=intent is None) as conn:
+        intent = self._intents.get(item.seq)
+        with self._transaction(durable=True, skip=item.seq) as conn:
             if intent is None:
                 conn.execute(
                     "UPDATE recipients SET status=?, updated=? WHERE campaign_id=? AND seq=?",
@@ -203,20 +216,21 @@ class SqliteCampaignJournal:
                 "INSERT INTO attempts(campaign_id, seq, at, event) VALUES(?,?,?,'data')",
                 (self.campaign_id, item.seq, at),
             )
-        if intent is not None and self._intent is intent:
-            self._intent = None
-        self._data_seq = item.seq
+        if intent is not None and self._intents.get(item.seq) is intent:
+            del self._intents[item.seq]
+        self._data_seqs.add(item.seq)
 
     def result(self, item: WorkItem, outcome: Outcome) -> None:
         """Record the attempt's result; an accepted message's is written behind (see above)."""
         self._done_with(item, outcome)
-        behind = outcome.status is RecipientStatus.SENT and self._data_seq == item.seq
-        self._data_seq = None
+        self._claimed.discard(item.seq)
+        behind = outcome.status is RecipientStatus.SENT and item.seq in self._data_seqs
+        self._data_seqs.discard(item.seq)
         loop = _running_loop() if behind else None
         if loop is not None:
-            self._settle()  # normally nothing: the data-start commit wrote the previous one
-            self._sent = (item, outcome)
-            self._behind = loop.call_soon(self._write_behind)
+            self._sent.append((item, outcome))
+            if self._behind is None:
+                self._behind = loop.call_soon(self._write_behind)
             return
         with self._transaction() as conn:
             self._write_result(conn, item, outcome)
@@ -247,7 +261,7 @@ class SqliteCampaignJournal:
         the next commit, and if none comes, a crash's rules apply to it (a recipient whose
         result is lost stands at "data started": UNKNOWN, never resent by itself).
         """
-        if self._sent is not None or (intent and self._intent is not None):
+        if self._sent or (intent and self._intents):
             try:
                 with self._transaction(intent=intent):
                     pass
@@ -267,23 +281,24 @@ class SqliteCampaignJournal:
 
     @contextlib.contextmanager
     def _transaction(
-        self, *, durable: bool = False, intent: bool = True
+        self, *, durable: bool = False, intent: bool = True, skip: int | None = None
     ) -> Iterator[sqlite3.Connection]:
-        """A store transaction that first writes the noted result and intent, if any."""
-        sent = self._sent
-        intent_noted = self._intent if intent else None
+        """A store transaction that first writes the noted results and intents (but `skip`'s)."""
+        sent = list(self._sent)
+        intents = [v for k, v in self._intents.items() if k != skip] if intent else []
         with self.store.transaction(durable=durable) as conn:
-            if sent is not None:
-                self._write_result(conn, *sent)
-            if intent_noted is not None:
-                self._write_intent(conn, *intent_noted)
+            for item, outcome in sent:
+                self._write_result(conn, item, outcome)
+            for noted in intents:
+                self._write_intent(conn, *noted)
             yield conn
         # Committed (a rollback keeps them noted).
-        if intent_noted is not None and self._intent is intent_noted:
-            self._intent = None
-        if sent is not None and self._sent is sent:
-            self._sent = None
-            if self._behind is not None:
+        for noted in intents:
+            if self._intents.get(noted[0]) is noted:
+                del self._intents[noted[0]]
+        if sent:
+            del self._sent[: len(sent)]
+            if not self._sent and self._behind is not None:
                 self._behind.cancel()
                 self._behind = None
 

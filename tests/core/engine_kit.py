@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -90,6 +90,7 @@ def make_campaign(
     transport: SMTPTransport | None = None,
     stop_on_pause: bool = True,
     suppression: SuppressionListLike | None = None,
+    connect: Callable[[], SMTPTransport] | None = None,
 ) -> Harness:
     store = JournalStore(tmp_path / "journal.sqlite3")
     campaign_id = store.create_campaign(
@@ -113,5 +114,6 @@ def make_campaign(
         host=account.host,
         stop_on_pause=stop_on_pause,
         suppression=suppression,
+        connect=connect,
     )
     return Harness(store, journal, runner, clock, events)

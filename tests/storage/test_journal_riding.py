@@ -129,3 +129,46 @@ def test_deferral_time_is_kept_and_renewed(tmp_path: Path) -> None:
     journal.result(due, Outcome(RecipientStatus.SENT, 161.0, 250))
     assert journal.next_wake() is None
     journal.close()
+
+
+async def test_recipients_in_flight_are_never_handed_out_twice(tmp_path: Path) -> None:
+    store, campaign_id = _store(tmp_path, n=4)
+    journal = store.open_campaign(campaign_id)
+    first = journal.next_due(0)
+    assert first is not None
+    journal.intent(first, "<a@x>", 1.0)  # claimed by one connection
+    second = journal.next_due(0)
+    assert second is not None and second.seq != first.seq
+    journal.intent(second, "<b@x>", 1.0)
+    assert journal.peek_pending(-1) not in (first, second)
+    journal.result(first, Outcome(RecipientStatus.PENDING, 2.0, counted=False))
+    again = journal.next_due(0)
+    assert again is not None and again.seq == first.seq  # back to pending: first in line again
+    journal.close()
+
+
+async def test_each_connection_keeps_its_own_message_in_flight(tmp_path: Path) -> None:
+    """Two data-starts without results: each durable; both results ride on the next commit."""
+    store, campaign_id = _store(tmp_path, n=3)
+    journal = store.open_campaign(campaign_id)
+    one = journal.next_due(0)
+    assert one is not None
+    journal.intent(one, "<1@x>", 1.0)
+    two = journal.next_due(0)
+    assert two is not None
+    journal.intent(two, "<2@x>", 1.0)
+    journal.data_started(one, 2.0)
+    journal.data_started(two, 2.0)
+    assert [_status_on_disk(store.path, i.seq) for i in (one, two)] == ["data", "data"]
+    journal.result(two, SENT)
+    journal.result(one, SENT)
+    three = journal.next_due(0)
+    assert three is not None
+    journal.intent(three, "<3@x>", 3.0)
+    journal.data_started(three, 4.0)  # the durable commit carries both riding results
+    assert [_status_on_disk(store.path, i.seq) for i in (one, two, three)] == [
+        "sent",
+        "sent",
+        "data",
+    ]
+    journal.close()

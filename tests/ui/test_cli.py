@@ -245,3 +245,69 @@ def test_export_to_stdout(
     assert main(["export", campaign_id, "--out", "-"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["status"] for r in rows} == {"sent"}
+
+
+def test_send_with_connections_and_rate_records_them_in_the_campaign(
+    servers: Start,
+    files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from storage.journal import JournalStore
+    from storage.journal.history import list_campaigns
+
+    handle = servers("plain", auth=False)
+    database, template = files
+    args = send_args(handle, database, template, "--connections", "3", "--rate", "100/s")
+    assert main(args) == 0, capsys.readouterr().out
+    assert len(handle.recorder.messages) == 2
+    assert 1 <= handle.recorder.connections <= 3
+    store = JournalStore()
+    try:
+        (summary,) = list_campaigns(store)
+        record = store.campaign(summary.id)
+        assert (record.settings.connections, record.settings.rate_per_minute) == (3, 6000.0)
+    finally:
+        store.close()
+
+
+def test_send_refuses_a_rate_it_cannot_read(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert main(send_args(handle, database, template, "--rate", "fast")) == 2
+    assert "N/s, N/min or N/h" in capsys.readouterr().err
+
+
+def test_relay_preset_suggests_connections_and_a_rate_unless_told_otherwise(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from storage.journal import JournalStore
+    from storage.journal.history import list_campaigns
+
+    handle = servers("plain", auth=False)
+    database, template = files
+    assert main(send_args(handle, database, template, "--preset", "sendgrid")) == 0
+    again = send_args(handle, database, template, "--preset", "gmail", "--name", "b", "--new")
+    assert main(again) == 0  # the same list again, by choice
+    capsys.readouterr()
+    store = JournalStore()
+    try:
+        settings = {s.name: store.campaign(s.id).settings for s in list_campaigns(store)}
+    finally:
+        store.close()
+    relay = next(v for k, v in settings.items() if k != "b")
+    assert (relay.connections, relay.rate_per_minute) == (4, 600.0)
+    assert settings["b"].connections == 1  # a personal mailbox stays at one
+
+
+def test_personal_preset_keeps_one_connection_and_says_why(
+    servers: Start, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handle = servers("plain", auth=False)
+    database, template = files
+    args = send_args(handle, database, template, "--preset", "gmail", "--connections", "4")
+    assert main(args) == 0
+    assert "Using 1 connection(s). One connection: a personal mailbox" in capsys.readouterr().err
+    assert handle.recorder.connections == 1

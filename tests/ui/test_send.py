@@ -266,6 +266,24 @@ async def test_pacing_numbers_are_validated_and_change_the_plan(
     assert state.draft.settings.daily_cap == 2
 
 
+async def test_connections_and_rate_change_the_settings_and_the_plan(
+    user: User, running_sandbox: SandboxServer
+) -> None:
+    state = get_state()
+    fill_draft(state, delay_ms=0)
+    await user.open("/send")
+    await user.should_see(marker="send-plan", retries=50)
+    connections = element(user, "send-connections")
+    rate = element(user, "send-rate-per-minute")
+    assert isinstance(connections, ui.number) and isinstance(rate, ui.number)
+    connections.value = 4
+    rate.value = 120
+    await user.should_see("over 4 connections, 120 a minute", marker="send-plan")
+    assert (state.draft.settings.connections, state.draft.settings.rate_per_minute) == (4, 120.0)
+    connections.value = 0
+    await user.should_see("Fix the pacing numbers", marker="send-plan")
+
+
 async def test_leaving_the_page_unsubscribes_its_listener(
     user: User, running_sandbox: SandboxServer
 ) -> None:

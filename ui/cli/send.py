@@ -16,7 +16,9 @@ from core.errors import InputError, IssueKind, MailerError
 from core.events import CampaignFinished, CampaignStatus
 from core.mailmerge import load_mailmerge
 from core.models import Account, Credentials, SendSettings
+from core.pacing import parse_rate, suggested_settings
 from core.preflight import PreflightReport
+from core.presets import PRESETS, get_preset
 from core.recipients import ImportReport, load_recipients
 from core.recipients.source import (
     STREAMED_SUFFIXES,
@@ -171,10 +173,31 @@ def _add_pacing_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="messages per rolling 24 h (default: the provider preset's limit)",
     )
+    group.add_argument(
+        "--connections",
+        type=_positive,
+        metavar="K",
+        help="parallel connections (default 1; relays allow several, personal accounts 1)",
+    )
+    group.add_argument(
+        "--rate", type=_rate, metavar="N/s|N/min", help="at most N send starts, all connections"
+    )
+
+
+_PRESET_KEYS = frozenset(preset.key for preset in PRESETS)
+
+
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
     settings = SendSettings()
+    if account.preset in _PRESET_KEYS:  # a relay suggests connections, no delay and a rate
+        settings = suggested_settings(settings, get_preset(account.preset))
     if args.delay_ms is not None:
         settings = replace(settings, delay_ms=args.delay_ms)
     if args.jitter_ms is not None:
@@ -186,7 +209,16 @@ def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
         settings = replace(settings, retry=retry)
     if args.daily_cap is not None:
         settings = replace(settings, daily_cap=args.daily_cap)
-    return effective_settings(scheduled_settings(args, settings), account)
+    settings = scheduled_settings(args, settings)
+    if args.connections is not None:
+        settings = replace(settings, connections=args.connections)
+    if args.rate is not None:
+        settings = replace(settings, rate_per_minute=args.rate)
+    effective = effective_settings(settings, account)
+    if effective.connections < settings.connections and account.preset in _PRESET_KEYS:
+        note = get_preset(account.preset).connections_note
+        print(f"Using {effective.connections} connection(s). {note}", file=sys.stderr)
+    return effective
 
 
 def _email_column_from_to(to: str | None) -> str | None:

@@ -15,13 +15,13 @@ from core.engine import CampaignRunner
 from core.events import CampaignFinished, CampaignStatus, EventSink
 from core.message import BuiltMessage, MessageBuilder
 from core.models import Account, Credentials, SendSettings, Template
-from core.pacing import DAY, Plan, describe_plan
+from core.pacing import DAY, Plan, describe_plan, with_preset_limits
 from core.ports import Clock, SuppressionListLike, SystemClock, TransportLike
 from core.preflight import PreflightReport, preflight
 from core.presets import get_preset
 from core.recipients.address import identity
 from core.recipients.source import Excluding, Limited, RecipientSource, first_recipient
-from core.transport import make_transport
+from core.transport import LoginGuard, make_transport
 from storage.journal import (
     AcceptedByCampaign,
     JournalError,
@@ -53,8 +53,6 @@ __all__ = [
     "prepare_in_background",
     "with_unfinished",
 ]
-
-_MINUTE = 60_000  # ms
 
 
 class InputsChangedError(JournalError):
@@ -120,13 +118,7 @@ def effective_settings(settings: SendSettings, account: Account) -> SendSettings
         preset = get_preset(account.preset)
     except KeyError:
         return settings
-    if settings.daily_cap is None and preset.daily_cap:
-        settings = replace(settings, daily_cap=preset.daily_cap)
-    if preset.per_minute_cap:
-        settings = replace(
-            settings, delay_ms=max(settings.delay_ms, _MINUTE // preset.per_minute_cap)
-        )
-    return settings
+    return with_preset_limits(settings, preset)
 
 
 def attachments_digest(template: Template, base_dir: Path) -> str:
@@ -172,6 +164,8 @@ def check_draft(draft: Draft, facts: JournalFacts) -> Prepared:
         delay_ms=draft.settings.delay_ms,
         daily_cap=draft.settings.daily_cap,
         sent_in_window=facts.sent_in_window,
+        connections=draft.settings.connections,
+        rate_per_minute=draft.settings.rate_per_minute,
     )
     inputs = compute_input_hash(draft.template, draft.recipients)
     twins, accepted = _twins(facts.earlier, draft)
@@ -322,11 +316,19 @@ class CampaignSession:
                 delay_ms=settings.delay_ms,
                 daily_cap=settings.daily_cap,
                 sent_in_window=sent,
+                connections=settings.connections,
+                rate_per_minute=settings.rate_per_minute,
             )
             self.plan = plan
+            guard = LoginGuard()  # one login budget for all the campaign's connections
+
+            def connect() -> TransportLike:
+                return make_transport(record.account, credentials, login_guard=guard)
+
             self.runner = CampaignRunner(
                 journal=self.journal,
-                transport=transport or make_transport(record.account, credentials),
+                transport=transport
+                or make_transport(record.account, credentials, login_guard=guard),
                 builder=MessageBuilder(
                     record.account, record.template, campaign_id, base_dir=base_dir, signer=signer
                 ),
@@ -338,6 +340,7 @@ class CampaignSession:
                 plan=plan.text,
                 stop_on_pause=stop_on_pause,
                 suppression=self._own_suppression if suppression is None else suppression,
+                connect=None if transport else connect,
                 schedule=batch_schedule(store, campaign_id, settings),
             )
         except BaseException:

@@ -115,6 +115,8 @@ class SendScreen:
             delay_ms=settings.delay_ms,
             daily_cap=settings.daily_cap,
             sent_in_window=self.sent_today,
+            connections=settings.connections,
+            rate_per_minute=settings.rate_per_minute,
         )
         self.plan.text = f"Plan: {plan.text}"
         self.plan_chart.show(

@@ -34,7 +34,10 @@ LIMITS: dict[str, tuple[str, int, int]] = {
     "max_attempts": ("Tries per recipient (temporary failures)", 1, 50),
     "max_reconnects": ("Reconnects in a row before pausing", 0, 100),
     "daily_cap": ("Daily cap (messages per 24 h)", 1, 10_000_000),
+    "connections": ("Parallel connections", 1, 50),
+    "rate_per_minute": ("At most N sends a minute (all connections)", 1, 1_000_000),
 }
+_OPTIONAL = frozenset({"daily_cap", "rate_per_minute"})
 ISSUE_LABELS = {
     IssueKind.SYNTAX_ERROR: "The template has a syntax error",
     IssueKind.MISSING_FIELD: "A merge field is missing for some recipients",
@@ -61,7 +64,7 @@ def _whole(value: Any) -> int | None:
 def _valid(field: str, value: Any) -> bool:
     _, low, high = LIMITS[field]
     if value is None or value == "":
-        return field == "daily_cap"  # the only optional one
+        return field in _OPTIONAL
     try:
         number = _whole(value)
     except (TypeError, ValueError):
@@ -71,7 +74,7 @@ def _valid(field: str, value: Any) -> bool:
 
 def _rule(field: str) -> dict[str, Callable[[Any], bool]]:
     _, low, high = LIMITS[field]
-    optional = ", or empty" if field == "daily_cap" else ""
+    optional = ", or empty" if field in _OPTIONAL else ""
     return {f"A whole number from {low:,} to {high:,}{optional}": lambda v: _valid(field, v)}
 
 
@@ -95,6 +98,8 @@ class PacingForm:
             "max_attempts": settings.retry.max_attempts,
             "max_reconnects": settings.retry.max_reconnects,
             "daily_cap": settings.daily_cap,
+            "connections": settings.connections,
+            "rate_per_minute": settings.rate_per_minute,
         }
         self.inputs: dict[str, ui.number] = {}
         with ui.row().classes("w-full items-start gap-4"):
@@ -129,6 +134,8 @@ class PacingForm:
                 max_reconnects=values["max_reconnects"] or 0,
             ),
             daily_cap=values["daily_cap"],
+            connections=values["connections"] or 1,
+            rate_per_minute=float(values["rate_per_minute"] or 0) or None,
         )
 
     def explain(self, account: Account | None, effective: SendSettings | None) -> None:
@@ -142,9 +149,12 @@ class PacingForm:
             )
         if preset and preset.per_minute_cap and effective is not None:
             notes.append(
-                f"{preset.name} allows {preset.per_minute_cap} per minute: the delay is at least "
-                f"{effective.delay_ms:,} ms."
+                f"{preset.name} allows {preset.per_minute_cap} per minute: at most "
+                f"{effective.rate_per_minute or preset.per_minute_cap:g} sends a minute, all "
+                "connections together."
             )
+        if preset:
+            notes.append(preset.connections_note)
         self.note.text = " ".join(notes)
 
 
