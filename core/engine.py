@@ -316,11 +316,10 @@ class CampaignRunner:
                 continue
             if not await self._pace(worker):
                 continue
-            if self._outside_schedule():  # checked and counted with no await between
+            if self._outside_schedule():  # the window may have closed during the delay
                 continue
             item = self.journal.next_due(self.clock.now())  # taken now: no await until claimed
             if item is not None and not self._skip_suppressed(item):
-                self.schedule.record_send(self.clock.now())  # a send starts: it is in the batch
                 await self._attempt(worker, item)
 
     async def _honor_controls(self, worker: _Worker) -> Stop | None:
@@ -473,7 +472,12 @@ class CampaignRunner:
             rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
             if rate_limited or not self._running():  # the previous reply (or a person)
                 raise _Abandoned  # stopped or held the campaign: not one message more
-            self.journal.data_started(item, self.clock.now())
+            if self._outside_schedule():  # the batch is full, or the window closed
+                raise _Abandoned
+            at = self.clock.now()
+            self.journal.data_started(item, at)
+            self.schedule.record_send(at)  # counted as its bytes go: no batch overshoots
+            self._outside_schedule()  # the batch's last one: hold the others' envelopes now
 
         if self.pacer.free:
             asyncio.get_running_loop().call_soon(self._prebuild, worker, item.seq)

@@ -286,7 +286,7 @@ class BatchSchedule:
             self.resume_at = last_at + self.pause
 
     def record_send(self, at: float) -> None:
-        """A send started at `at` (a batch ends after `size` of them, whatever their result)."""
+        """A message's bytes started going at `at` (a batch ends after `size` of them)."""
         if not self.size:
             return
         self.sent += 1

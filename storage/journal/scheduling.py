@@ -157,7 +157,7 @@ def batch_schedule(store: JournalStore, campaign_id: str, settings: SendSettings
     )
     if settings.batch_size:
         count, last = store.conn.execute(
-            "SELECT count(*), max(at) FROM attempts WHERE campaign_id=? AND event='intent'",
+            "SELECT count(*), max(at) FROM attempts WHERE campaign_id=? AND event='data'",
             (campaign_id,),
         ).fetchone()
         schedule.resume(handed_over=int(count), last_at=last)

@@ -181,3 +181,26 @@ async def test_a_campaign_stopped_in_a_batch_pause_waits_out_the_rest_when_resum
     resumed = [e.at for e in events if isinstance(e, MessageSent)]
     assert resumed[0] >= first_run[-1] + 1800  # the rest of the pause, not a new batch at once
     assert len(plain_server.recorder.messages) == 4
+
+
+async def test_batches_hold_all_connections_and_none_overshoots(
+    plain_server: ServerHandle, tmp_path: Path
+) -> None:
+    settings = replace(FAST, connections=3, batch_size=4, batch_pause=900.0)
+    account = account_for(plain_server, Security.NONE)
+    emails = [f"r{n:02d}@x.com" for n in range(10)]
+    h = make_campaign(
+        tmp_path, account, people(*emails), settings, connect=lambda: SMTPTransport(account)
+    )
+    finished = await h.runner.run()
+    assert finished.sent == 10
+    # (The fake clock is shared: three connections sleeping at once move it three times.)
+    sent = sorted(e.at for e in h.of(MessageSent))
+    batches: list[list[float]] = [[sent[0]]]
+    for at in sent[1:]:
+        if at - batches[-1][-1] >= 600:
+            batches.append([at])
+        else:
+            batches[-1].append(at)
+    assert [len(batch) for batch in batches] == [4, 4, 2]  # three connections, batches of four
+    assert sorted(plain_server.recorder.recipients()) == emails  # each exactly once
