@@ -131,7 +131,9 @@ def plan_lines(
 ) -> list[str]:
     """When the campaign starts, each batch, and when it ends (if nothing is deferred)."""
     zone = zone or start.zone
-    interval = max(settings.delay_ms / 1000.0, _SEND_SECONDS)
+    rate = 60.0 / settings.rate_per_minute if settings.rate_per_minute else 0.0
+    connections = max(1, settings.connections)  # as the plan assumes (`describe_plan`)
+    interval = max(settings.delay_ms / 1000.0, rate, _SEND_SECONDS / connections)
     batches = plan_batches(
         messages,
         start=start.at,
