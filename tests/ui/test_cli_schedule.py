@@ -305,3 +305,20 @@ def test_a_killed_app_restarted_starts_the_scheduled_campaign_when_due(
     ).fetchone()[0]
     store.close()
     assert when is not None and first_sent >= when[0]  # not before its time
+
+
+def test_send_in_batches_pauses_between_them(
+    servers: Start,
+    files: tuple[Path, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handle = servers("plain")
+    database, template = files
+    began = time.monotonic()
+    argv = [*send_args(handle, database, template), "--batch-size", "1", "--batch-pause", "2s"]
+    assert main(argv) == 0
+    assert time.monotonic() - began >= 2.0
+    out = capsys.readouterr()
+    assert "2 batches of up to 1, 2 s apart" in out.out
+    assert "batch of 1 sent" in out.out + out.err
+    assert _received(handle) == ["bob@bobdomain.com", "myself@mydomain.com"]
