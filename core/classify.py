@@ -81,6 +81,7 @@ class Classification:
     reason: str
     hint: str = ""
     until_daily_window: bool = False  # a daily quota: pause until the 24-hour window allows
+    retry_after: float | None = None  # seconds the provider asked to wait (HTTP Retry-After)
 
     @property
     def action(self) -> Action:
@@ -322,7 +323,10 @@ def classify(error: SMTPError, *, host: str = "") -> Classification:
         if matches(error):
             hint = _hint(error, kind, host)
             daily = _api_reason(error) == _API_DAILY_REASON
-            return Classification(kind=kind, reason=reason, hint=hint, until_daily_window=daily)
+            wait = getattr(error, "retry_after", None)
+            return Classification(
+                kind=kind, reason=reason, hint=hint, until_daily_window=daily, retry_after=wait
+            )
     return Classification(FailureKind.TRANSIENT_SESSION, "unexpected failure")
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from publicsuffixlist import PublicSuffixList
+
 from core.dkim import normalize_domain
 from core.dns_lookup import DnsLookup, DnsUnavailable
 from core.spf_eval import SpfResult, evaluate_spf
@@ -86,9 +88,14 @@ def parse_tags(record: str) -> dict[str, str]:
     return tags
 
 
+_SUFFIXES = PublicSuffixList()  # the Public Suffix List the package ships (no download)
+
+
 def _org_domain(domain: str) -> str:
-    """The registrable domain, approximated by the last two labels (no public suffix list)."""
-    return ".".join(domain.split(".")[-2:])
+    """The organizational domain (RFC 7489 3.2): the registrable name under a public suffix,
+    `example.co.uk` for `mail.example.co.uk`; a bare suffix stands for itself."""
+    name = domain.lower().rstrip(".")
+    return _SUFFIXES.privatesuffix(name) or name
 
 
 def aligned(from_domain: str, dkim_domain: str, *, strict: bool) -> bool:

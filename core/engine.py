@@ -580,7 +580,7 @@ class CampaignRunner:
             return
         if verdict.action is Action.PAUSE:
             now = self.clock.now()
-            until = now + self.settings.rate_limit_pause
+            until = now + max(self.settings.rate_limit_pause, verdict.retry_after or 0.0)
             if verdict.until_daily_window:  # a daily quota: until its oldest send leaves 24 h
                 _, oldest = self.journal.sends_in_window(now - DAY)
                 until = max(until, (oldest if oldest is not None else now) + DAY)

@@ -266,6 +266,7 @@ class HTTPReplyError(ReplyError):
         text: str = "",
         body_sent: bool = False,
         recipient: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         phase = Phase.MESSAGE if body_sent else Phase.DATA
         super().__init__(
@@ -274,6 +275,7 @@ class HTTPReplyError(ReplyError):
         self.enhanced = None  # HTTP has no RFC 3463 codes
         self.reason = reason
         self.body_sent = body_sent
+        self.retry_after = retry_after  # seconds from the reply's Retry-After, if any
 
 
 class RecipientsMismatchError(SMTPError):

@@ -16,6 +16,7 @@ __all__ = [
     "Plan",
     "Throttle",
     "backoff",
+    "describe_pacing",
     "describe_plan",
     "format_duration",
     "parse_rate",
@@ -169,6 +170,16 @@ class Plan:
     seconds: float
     days: int  # calendar days of sending the daily cap implies (1 when no cap)
     text: str
+
+
+def describe_pacing(settings: SendSettings) -> str:
+    """The campaign's pacing in a few words: connections, rate and delay."""
+    parts = [f"{settings.connections} connection{'s' if settings.connections != 1 else ''}"]
+    if settings.rate_per_minute:
+        parts.append(f"at most {settings.rate_per_minute:,.0f} a minute")
+    if settings.delay_ms:
+        parts.append(f"at least {format_duration(settings.delay_ms / 1000)} apart")
+    return ", ".join(parts)
 
 
 def describe_plan(

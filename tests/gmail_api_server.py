@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -170,6 +171,9 @@ class GmailAPIServer:
         if fault == "drop":  # sent, then the connection breaks before the reply
             self._store(user, request.body)
             return Response(drop=True)
+        if fault.startswith("429-retry-after="):  # a 429 saying how long to wait
+            status, body, _ = FAULTS["429"]
+            return json_response(status, body, **{"Retry-After": fault.split("=", 1)[1]})
         if fault:
             status, body, sent_anyway = FAULTS[fault]
             if sent_anyway:
@@ -184,7 +188,9 @@ class GmailAPIServer:
         return sent
 
 
-async def start_gmail_api_server(oauth: OAuthServer) -> GmailAPIServer:
+async def start_gmail_api_server(
+    oauth: OAuthServer, *, ssl_context: ssl.SSLContext | None = None
+) -> GmailAPIServer:
     server = GmailAPIServer(oauth)
-    server.handle = await start_http_server(server)
+    server.handle = await start_http_server(server, ssl_context=ssl_context)
     return server

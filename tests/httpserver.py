@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -57,10 +58,11 @@ class HTTPServerHandle:
     server: asyncio.base_events.Server
     connections: int = 0
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def close(self) -> None:
         self.server.close()
@@ -100,8 +102,11 @@ def _encode(response: Response) -> bytes:
     return head.encode("latin-1") + b"\r\n" + response.body
 
 
-async def start_http_server(handler: Handler) -> HTTPServerHandle:
-    """Serve `handler` on 127.0.0.1, a free port; one request at a time per connection."""
+async def start_http_server(
+    handler: Handler, *, ssl_context: ssl.SSLContext | None = None
+) -> HTTPServerHandle:
+    """Serve `handler` on 127.0.0.1, a free port (over TLS with `ssl_context`); one request
+    at a time per connection."""
     handle: HTTPServerHandle
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -131,6 +136,7 @@ async def start_http_server(handler: Handler) -> HTTPServerHandle:
             handle.writers.discard(writer)
             writer.close()
 
-    server = await asyncio.start_server(serve, host="127.0.0.1", port=0)
-    handle = HTTPServerHandle("127.0.0.1", server.sockets[0].getsockname()[1], server)
+    server = await asyncio.start_server(serve, host="127.0.0.1", port=0, ssl=ssl_context)
+    port = server.sockets[0].getsockname()[1]
+    handle = HTTPServerHandle("127.0.0.1", port, server, tls=ssl_context is not None)
     return handle

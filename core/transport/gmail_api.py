@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from email.headerregistry import Address
@@ -35,7 +36,9 @@ from core.errors import (
 from core.models import Account, Credentials
 from core.transport.client import SessionInfo, StepCallback
 from core.transport.errors import translating
+from core.transport.proxies import https_proxy_url
 from core.transport.replies import Reply
+from core.transport.tls import build_tls_context
 
 __all__ = [
     "GMAIL_MAX_MESSAGE_BYTES",
@@ -142,6 +145,11 @@ class GmailAPITransport:
             timeout=httpx.Timeout(timeouts.command, connect=timeouts.connect, read=timeouts.data),
             transport=self._http_transport,
             follow_redirects=False,
+            # The account's certificate rules (pinned CA files, verification) hold here too,
+            # and the environment's HTTPS_PROXY / ALL_PROXY (NO_PROXY honoured) is used.
+            verify=build_tls_context(self.account),
+            proxy=https_proxy_url(self.account.api_url),
+            trust_env=False,
         )
         self.session = SessionInfo(greeting=f"Gmail API at {self.account.api_url}")
         self.session.auth_mechanism = "oauth2-bearer"
@@ -315,4 +323,19 @@ def _reply_error(response: httpx.Response, upload: _Upload, recipient: str) -> H
         text=text,
         body_sent=upload.complete,
         recipient=recipient,
+        retry_after=_retry_after(response.headers.get("retry-after")),
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds to wait: a number of seconds, or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

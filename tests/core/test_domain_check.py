@@ -205,3 +205,12 @@ def test_a_resolver_without_servers_is_offline_not_an_error(key: DkimKey) -> Non
         sender=SENDER, relay_host=RELAY, dkim=published(key)
     )
     assert [f.level for f in report.findings] == [Level.WARN] * 4, report.lines()
+
+
+def test_relaxed_alignment_uses_the_public_suffix_list() -> None:
+    from core.domain_check import aligned
+
+    assert aligned("news.example.co.uk", "example.co.uk", strict=False)
+    assert not aligned("shop.co.uk", "other.co.uk", strict=False)  # two owners under co.uk
+    assert aligned("a.example.com", "b.example.com", strict=False)
+    assert not aligned("a.example.com", "b.example.com", strict=True)

@@ -27,6 +27,7 @@ from core.models import (
 )
 from core.oauth import OAuthCredentials, sign_in_browser
 from core.transport import GmailAPITransport, SMTPTransport, make_transport
+from tests.certs import CertSet
 from tests.gmail_api_server import GmailAPIServer, start_gmail_api_server
 from tests.oauth_kit import Browser, google
 from tests.oauth_server import USER_EMAIL, OAuthServer, start_oauth_server
@@ -238,3 +239,44 @@ async def test_a_pasted_token_without_provider_is_not_refreshed(api: GmailAPISer
     assert caught.value.code == 401 and api.unauthorized == 1
     assert classify(caught.value).kind is FailureKind.CONFIG
     await transport.close()
+
+
+async def test_the_api_over_https_trusts_the_accounts_pinned_ca_only(
+    oauth: OAuthServer, tmp_path: Path, certs: CertSet
+) -> None:
+    from dataclasses import replace as replaced
+
+    from core.errors import MailerError
+    from core.models import TLSOptions
+
+    server = await start_gmail_api_server(oauth, ssl_context=certs.server_context())
+    try:
+        url = server.url.replace("127.0.0.1", "localhost")  # the name on the certificate
+        settings, provider = await signed_in(oauth, tmp_path)
+        account = gmail_account(settings, url)
+        pinned = replaced(account, tls=TLSOptions(ca_file=str(certs.ca_file)))
+        trusted = make_transport(pinned, provider)
+        await trusted.connect()
+        reply = await trusted.send(USER_EMAIL, "bob@example.net", MESSAGE)
+        await trusted.close()
+        assert reply.code == 200 and len(server.sent) == 1
+        untrusted = make_transport(account, provider)  # the system's CAs only: refused
+        await untrusted.connect()
+        with pytest.raises(MailerError):
+            await untrusted.send(USER_EMAIL, "bob@example.net", MESSAGE)
+        await untrusted.close()
+        assert len(server.sent) == 1
+    finally:
+        assert server.handle is not None
+        await server.handle.close()
+
+
+async def test_a_429_with_retry_after_pauses_at_least_that_long(
+    transport: GmailAPITransport, api: GmailAPIServer
+) -> None:
+    api.faults = ["429-retry-after=120"]
+    with pytest.raises(HTTPReplyError) as caught:
+        await transport.send(USER_EMAIL, "bob@example.net", MESSAGE)
+    assert caught.value.retry_after == 120.0
+    verdict = classify(caught.value)
+    assert verdict.kind is FailureKind.RATE_LIMITED and verdict.retry_after == 120.0

@@ -179,3 +179,16 @@ async def test_rate_replies_pause_then_resume_and_daily_limit_waits_for_the_wind
     assert finished.status is CampaignStatus.FINISHED
     assert finished.failed == 1 and finished.sent == len(EMAILS) - 1  # the 400 one failed
     assert len(api.sent) == len(EMAILS) - 1
+
+
+async def test_a_longer_retry_after_than_the_usual_pause_is_honoured(
+    tmp_path: Path, clock: FakeClock, oauth: OAuthServer, api: GmailAPIServer
+) -> None:
+    settings, provider = await _google_provider(oauth, tmp_path, clock)
+    account = gmail_account(settings, api.url)  # type: ignore[arg-type]
+    api.faults = ["", "429-retry-after=7200"]
+    h = _harness(tmp_path, clock, account, GmailAPITransport(account, provider))
+    finished = await h.runner.run()
+    (pause,) = [e for e in h.events if isinstance(e, Paused)]
+    assert pause.until is not None and pause.until - pause.at == 7200.0  # not the usual 3600
+    assert finished.status is CampaignStatus.FINISHED and len(api.sent) == len(EMAILS)

@@ -44,6 +44,7 @@ async def _finish_one_campaign(user: User, outbox: OutboxStore) -> str:
     assert state.active is not None and state.active.result is not None
     assert state.active.result.status is CampaignStatus.FINISHED
     assert outbox.count() == 4
+    await user.should_see("Slowest replies:", marker="send-slowest", retries=50)  # the summary
     return state.active.campaign_id
 
 

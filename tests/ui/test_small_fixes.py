@@ -30,6 +30,15 @@ def test_short_delays_read_as_milliseconds_not_zero_seconds() -> None:
     assert "300 a minute" in text and "every 0 s" not in text
 
 
+def test_pacing_reads_as_connections_rate_and_delay() -> None:
+    from core.models import SendSettings
+    from core.pacing import describe_pacing
+
+    relay = SendSettings(delay_ms=0, connections=4, rate_per_minute=600)
+    assert describe_pacing(relay) == "4 connections, at most 600 a minute"
+    assert describe_pacing(SendSettings(delay_ms=1500)) == "1 connection, at least 1.5 s apart"
+
+
 def test_the_eta_waits_while_a_retry_is_due_later_and_now_clears_when_sent() -> None:
     tracker = ProgressTracker()
     tracker.apply(CampaignStarted(at=0.0, campaign_id="c", total=3, remaining=3, plan=""))
@@ -74,6 +83,7 @@ async def test_a_paused_campaign_is_not_called_running(
     await user.should_see(marker="send-confirm-ok", retries=50)
     user.find(marker="send-confirm-ok").click()
     await wait_until(lambda: state.active is not None and state.active.running)
+    await user.should_see("1 connection", marker="send-rate", retries=50)  # pacing shown live
     # The progress card comes first on the page while a campaign exists.
     card = next(e for e in user.client.elements.values() if "send-campaign" in e._markers)
     assert any("send-top" in a._markers for a in card.ancestors())
@@ -103,3 +113,23 @@ async def test_use_on_an_account_card_switches_and_says_so(user: User, outbox: O
     user.find(marker="account-use-relay").click()  # used to raise: its parent was deleted
     await user.should_see("Messages will go through Relay", retries=50)
     assert state.draft.account_name == "Relay"
+
+
+@pytest.mark.usefixtures("fresh_state")
+async def test_the_send_plan_checks_the_sender_domain_of_a_real_account(user: User) -> None:
+    from core.models import Account, AuthMethod, Security
+
+    state = get_state()
+    state.settings.save_account(
+        "Relay",
+        Account(
+            host="127.0.0.1",
+            port=2525,
+            sender="news@example.com",
+            security=Security.NONE,
+            auth=AuthMethod.NONE,
+        ),
+    )
+    fill_draft(state, account_name="Relay")
+    await user.open("/send")
+    await user.should_see("Sender domain example.com", marker="domain-check", retries=150)

@@ -287,7 +287,7 @@ class _ComposeScreen:
                 )
                 ui.button("Replace", on_click=lambda: dialog.submit(True)).props(
                     "color=warning"
-                ).mark("compose-replace-ok")
+                ).mark("compose-replace-ok").props("data-testid=compose-replace-ok")
         answer = await dialog
         dialog.delete()
         return answer is True

@@ -104,8 +104,8 @@ async def show_domain_check(
     with container:
         waiting = ui.label(f"Checking the DNS of {account.sender.rpartition('@')[2]}…")
     report = await asyncio.to_thread(sender_domain_report, account, key)
-    if container.is_deleted:
-        return
+    if container.is_deleted or waiting.is_deleted:
+        return  # the page, or a newer check, redrew the container meanwhile
     waiting.delete()
     with container, ui.column().classes("gap-0 q-mt-sm").mark("domain-check"):
         ui.label(f"Sender domain {report.domain}").classes("text-weight-medium")

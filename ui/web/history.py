@@ -10,6 +10,7 @@ from nicegui import ui
 
 from core.events import CampaignStatus
 from core.models import RecipientStatus
+from core.pacing import describe_pacing
 from core.ports import Counts
 from storage.journal import CampaignNotFoundError, CampaignRecord, JournalError, history
 from ui.services import runs
@@ -169,7 +170,8 @@ class CampaignDetail:
         account = record.account
         ui.label(
             f"Campaign {record.id}, started {format_time(record.created)}; sent as "
-            f"{account.sender} through {account.host}:{account.port}"
+            f"{account.sender} through {account.host}:{account.port}; "
+            f"{describe_pacing(record.settings)}"
         ).classes("text-grey-8 break-all").mark("history-info")
         if runs.is_sandbox(account):
             ui.label(

@@ -8,9 +8,10 @@ from collections.abc import Iterable
 from nicegui import ui
 
 from core.events import CampaignStatus
-from core.pacing import format_duration
+from core.pacing import describe_pacing, format_duration
 from core.ports import Counts
 from storage.journal import JournalError, JournalStore
+from ui.services.durations import slowest_lines
 from ui.services.monitor import LogLine
 from ui.services.state import ActiveCampaign
 from ui.web.charts import outcome_strip
@@ -65,7 +66,16 @@ class ProgressView:
             self.note = ui.label().classes("text-body2 text-warning").mark("send-note")
             self.reason = ui.label().classes("text-body2 text-negative whitespace-pre-wrap")
             self.reason.mark("send-reason")
+            self.slowest = ui.label().classes("text-caption text-grey-8 whitespace-pre-wrap")
+            self.slowest.mark("send-slowest")
+            self._slowest_for: str | None = None
             self.sign_in = sign_in_again_button()  # shown when the sign-in stopped it
+
+    def _show_slowest(self, campaign_id: str) -> None:
+        """The slowest replies of a finished run, read once (the journal no longer changes)."""
+        if self._slowest_for != campaign_id:
+            self._slowest_for = campaign_id
+            self.slowest.text = _slowest_text(self.store, campaign_id)
 
     def update(self, active: ActiveCampaign) -> None:
         tracker = active.monitor.tracker
@@ -97,6 +107,7 @@ class ProgressView:
             rate = tracker.rate
             eta = tracker.eta_seconds
             parts = [f"{rate * 60:,.0f} per minute" if rate else "rate: measuring"]
+            parts.append(describe_pacing(active.session.record.settings))
             if eta is not None and status is CampaignStatus.RUNNING:
                 parts.append(f"about {format_duration(eta)} left")
             elif tracker.waiting_until is not None:
@@ -114,6 +125,7 @@ class ProgressView:
             self.note.text = ""
             self.reason.text = _ending(result.status, result.reason, result.hint, counts)
             self.sign_in.set_visibility(stopped_for_sign_in(result.reason))
+            self._show_slowest(active.campaign_id)
         elif error is not None:
             self.status.text = f"Stopped by an error: campaign {active.campaign_id}"
             self.speed.text = ""
@@ -124,6 +136,14 @@ class ProgressView:
             )
         else:
             self.status.text = f"Starting campaign {active.campaign_id}"
+
+
+def _slowest_text(store: JournalStore, campaign_id: str) -> str:
+    try:
+        lines = slowest_lines(store, campaign_id)
+    except JournalError:
+        return ""
+    return "Slowest replies:\n" + "\n".join(lines) if lines else ""
 
 
 def _ending(status: CampaignStatus, reason: str, hint: str, counts: Counts) -> str:

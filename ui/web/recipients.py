@@ -247,7 +247,7 @@ class RecipientsScreen:
                 )
                 ui.button("Replace the list", on_click=lambda: dialog.submit("replace")).props(
                     "outline color=warning"
-                ).mark("recipients-merge-replace")
+                ).mark("recipients-merge-replace").props("data-testid=recipients-merge-replace")
                 ui.button("Add to the list", on_click=lambda: dialog.submit("add")).mark(
                     "recipients-merge-add"
                 )

@@ -20,7 +20,12 @@ from ui.services.starting import Choice, NotStartedError, start_campaign
 from ui.services.state import ActiveCampaign, AppState, get_state
 from ui.web.charts import CampaignChart, PlanChart, grid
 from ui.web.credentials import ask_credentials, draft_account, resolve_credentials
-from ui.web.deliverability_view import SpamCheckPanel, first_message_of_draft, show_plan_notes
+from ui.web.deliverability_view import (
+    SpamCheckPanel,
+    first_message_of_draft,
+    show_domain_check,
+    show_plan_notes,
+)
 from ui.web.layout import screen_title
 from ui.web.live import CampaignWatch
 from ui.web.progress_view import LogView, ProgressView
@@ -203,6 +208,8 @@ class SendScreen:
         self._update_controls()
         key = dkim_key_of(self.state.vault, self.state.draft.account_name)
         await show_plan_notes(self.notes, draft, dkim_domain=key.domain if key else None)
+        if not runs.is_sandbox(draft.account):  # what the sender domain's DNS says, too
+            await show_domain_check(self.notes, draft.account, key)
         return prepared
 
     def _show_missing(self) -> None:
