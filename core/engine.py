@@ -39,8 +39,14 @@ from core.ports import (
     TransportLike,
     WorkItem,
 )
+from core.schedule import BatchSchedule
 
-__all__ = ["CampaignRunner", "Control"]
+__all__ = ["WALL_CHECK_SECONDS", "CampaignRunner", "Control"]
+
+# Long holds (a batch pause, a closed sending window, the daily cap, a rate pause) sleep in
+# slices this long and look at the wall clock after each: a computer that slept through the
+# deadline sends on waking (monotonic time stops while it sleeps).
+WALL_CHECK_SECONDS = 30.0
 
 _IDLE_POLL = 0.05  # seconds a connection with nothing to take waits for the others
 
@@ -123,6 +129,7 @@ class CampaignRunner:
         rng: random.Random | None = None,
         connect: Callable[[], TransportLike] | None = None,
         suppression: SuppressionListLike | None = None,
+        schedule: BatchSchedule | None = None,
     ) -> None:
         self.journal = journal
         self.transport = transport
@@ -155,6 +162,10 @@ class CampaignRunner:
             jitter_ms=settings.jitter_ms,
             rate_per_minute=settings.rate_per_minute,
             rng=self.rng,
+        )
+        # Batches and the sending window: one schedule for all connections, like the pacer.
+        self.schedule = schedule or BatchSchedule(
+            size=settings.batch_size, pause=settings.batch_pause, window=settings.window
         )
         count = max(1, settings.connections) if connect is not None else 1
         self.workers = [_Worker(0, transport)] + [
@@ -291,7 +302,11 @@ class CampaignRunner:
                     self._emit(Waiting(now, wake, "waiting to retry deferred recipients"))
                 await self._sleep(wake - now)
                 continue
-            if await self._held(worker) or await self._daily_cap_reached(worker, now):
+            if (
+                await self._held(worker)
+                or await self._daily_cap_reached(worker, now)
+                or self._outside_schedule()  # (before connecting for nothing)
+            ):
                 continue
             limit = self.settings.messages_per_connection
             if limit and worker.on_connection >= limit and worker.transport.connected:
@@ -300,6 +315,8 @@ class CampaignRunner:
             if self._stop is not None or not worker.transport.connected:
                 continue
             if not await self._pace(worker):
+                continue
+            if self._outside_schedule():  # the window may have closed during the delay
                 continue
             item = self.journal.next_due(self.clock.now())  # taken now: no await until claimed
             if item is not None and not self._skip_suppressed(item):
@@ -356,7 +373,7 @@ class CampaignRunner:
                 self._emit(Resumed(now))
             return True
         await self._close(worker)
-        await self._sleep(until - now)
+        await self._sleep(min(until - now, WALL_CHECK_SECONDS))  # then look at the wall clock
         return True
 
     def _hold(self, until: float, reason: str, status: str, hint: str) -> None:
@@ -368,6 +385,16 @@ class CampaignRunner:
         self._set_status(CampaignStatus.PAUSED, status)
         self._emit(Paused(self.clock.now(), reason, until, hint))
         self._wakeup.set()
+
+    def _outside_schedule(self) -> bool:
+        """Between batches or outside the sending window: hold every connection until then."""
+        now = self.clock.now()
+        until = self.schedule.next_send_at(now)
+        if until <= now:
+            return False
+        reason = self.schedule.why_waiting(now)
+        self._hold(until, reason, f"{reason}; goes on at {until:.0f}", "It goes on by itself.")
+        return True
 
     async def _daily_cap_reached(self, worker: _Worker, now: float) -> bool:
         cap = self.settings.daily_cap
@@ -445,7 +472,12 @@ class CampaignRunner:
             rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
             if rate_limited or not self._running():  # the previous reply (or a person)
                 raise _Abandoned  # stopped or held the campaign: not one message more
-            self.journal.data_started(item, self.clock.now())
+            if self._outside_schedule():  # the batch is full, or the window closed
+                raise _Abandoned
+            at = self.clock.now()
+            self.journal.data_started(item, at)
+            self.schedule.record_send(at)  # counted as its bytes go: no batch overshoots
+            self._outside_schedule()  # the batch's last one: hold the others' envelopes now
 
         if self.pacer.free:
             asyncio.get_running_loop().call_soon(self._prebuild, worker, item.seq)

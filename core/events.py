@@ -29,6 +29,7 @@ class CampaignStatus(StrEnum):
     """Where a campaign stands as a whole."""
 
     DRAFT = "draft"  # created, never started
+    SCHEDULED = "scheduled"  # created and checked; starts by itself at its start time
     RUNNING = "running"
     PAUSED = "paused"  # waits for a person (or, with `until`, for a time)
     FINISHED = "finished"  # every recipient sent, failed or unknown

@@ -8,6 +8,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
+from core.schedule import SendingWindow
+
 __all__ = [
     "DEFAULT_COMMAND_TIMEOUT",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -375,6 +377,10 @@ class SendSettings:
     connections: int = 1
     rate_per_minute: float | None = None  # at most N send starts per minute, all connections
     messages_per_connection: int = 0  # reconnect after this many messages (0: no limit)
+    # Batches and a sending window, for all connections together like the rest.
+    batch_size: int = 0  # messages per batch, then `batch_pause` (0: no batches)
+    batch_pause: float = 0.0  # seconds between batches (a wall-clock deadline)
+    window: SendingWindow | None = None  # hours (and days, in its zone) when sending is allowed
 
 
 class RecipientStatus(StrEnum):

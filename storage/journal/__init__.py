@@ -4,6 +4,7 @@
 - `campaign`: `SqliteCampaignJournal`, one campaign as the engine sees it, and its lock.
 - `records`: `CampaignRecord`, `account_key` and `input_hash`.
 - `history`: what people ask of past campaigns: summaries, rows, export, retry, resolve.
+- `scheduling`: campaigns scheduled to start later: list, due, edit, cancel, claim.
 - `reader`: `JournalReader`, a read-only look that never creates or locks anything.
 - `schema`: the tables, `SCHEMA_VERSION` and the migrations run when a journal is opened.
 The errors live with the other storage errors in `storage.errors` and are re-exported here.

@@ -18,7 +18,7 @@ __all__ = [
     "connect",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 IN_FLIGHT_INTENT = "sending"  # intent recorded, DATA not reached: safe to send again
 IN_FLIGHT_DATA = "data"  # DATA accepted, final dot maybe sent: UNKNOWN after a crash
 BUSY_TIMEOUT_MS = 30_000
@@ -32,7 +32,8 @@ _SCHEMA = (
     status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', account_key TEXT NOT NULL,
     account_json TEXT NOT NULL, template_json TEXT NOT NULL, settings_json TEXT NOT NULL,
     base_dir TEXT NOT NULL, source TEXT NOT NULL, input_hash TEXT NOT NULL,
-    attachments_digest TEXT NOT NULL DEFAULT '', total INTEGER NOT NULL)""",
+    attachments_digest TEXT NOT NULL DEFAULT '', total INTEGER NOT NULL, start_at REAL,
+    start_zone TEXT NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS recipients(
     campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, email TEXT NOT NULL, name TEXT NOT NULL, fields_json TEXT NOT NULL,
@@ -64,8 +65,17 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE campaigns ADD COLUMN attachments_digest TEXT NOT NULL DEFAULT ''")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Campaigns may be scheduled: a start time and the zone it was chosen in."""
+    columns = _columns(conn, "campaigns")
+    if "start_at" not in columns:
+        conn.execute("ALTER TABLE campaigns ADD COLUMN start_at REAL")
+    if "start_zone" not in columns:
+        conn.execute("ALTER TABLE campaigns ADD COLUMN start_zone TEXT NOT NULL DEFAULT ''")
+
+
 # MIGRATIONS[v] upgrades a journal from schema v to v + 1. Add one entry per schema change.
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def connect(path: Path) -> sqlite3.Connection:

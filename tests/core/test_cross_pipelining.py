@@ -336,7 +336,7 @@ async def test_rate_reply_to_a_final_dot_holds_the_message_riding_behind_it(
     h = make_campaign(tmp_path, account, people(*emails), settings)
     finished = await h.runner.run()
     assert finished.status is CampaignStatus.FINISHED
-    assert 600 in h.clock.sleeps  # held, then resumed by itself
+    assert sum(h.clock.sleeps) >= 600  # held (in wall-clock slices), then resumed by itself
     # b's envelope rode behind a's dot; after the rate reply not one byte of b was sent
     # until the hold was over: every recipient got exactly one message, in order.
     assert server.recorder.recipients() == emails

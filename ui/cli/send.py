@@ -26,6 +26,7 @@ from core.recipients.source import (
     RecipientSource,
     first_recipient,
 )
+from core.schedule import LocalTime
 from storage.journal import JournalError, JournalStore
 from ui.cli.checks import print_checks
 from ui.cli.common import (
@@ -41,6 +42,7 @@ from ui.cli.common import (
 )
 from ui.cli.console import ConsoleProgress
 from ui.cli.dkim import dkim_domain_of, signer_for_account
+from ui.cli.schedule import add_schedule_options, schedule_lines, scheduled_settings, send_later
 from ui.services.campaigns import (
     CampaignSession,
     Draft,
@@ -58,7 +60,7 @@ from ui.services.starting import (
     twin_message,
 )
 
-__all__ = ["exit_code", "register", "resume_campaign"]
+__all__ = ["exit_code", "register", "resume_campaign", "run_campaign"]
 
 _SHOW_REJECTED = 20
 _SHOW_ISSUES = 20
@@ -81,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--encoding", metavar="ENC", help="CSV encoding if not UTF-8 (cp1252...)")
     add_account_options(send)
     _add_pacing_options(send)
+    add_schedule_options(send)
     send.add_argument("--dry-run", action="store_true", help="render every message, send none")
     send.add_argument(
         "--allow-empty-subject",
@@ -206,6 +209,7 @@ def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
         settings = replace(settings, retry=retry)
     if args.daily_cap is not None:
         settings = replace(settings, daily_cap=args.daily_cap)
+    settings = scheduled_settings(args, settings)
     if args.connections is not None:
         settings = replace(settings, connections=args.connections)
     if args.rate is not None:
@@ -286,7 +290,9 @@ def _print_preflight(report: PreflightReport) -> None:
         print("  (pass --allow-empty-subject to send without a subject)", file=sys.stderr)
 
 
-def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
+def _preview(
+    prepared: Prepared, dkim_domain: str | None = None, start: LocalTime | None = None
+) -> None:
     account = prepared.draft.account
     print(f"Account: {account.sender} through {account.host}:{account.port}")
     print(f"Recipients: {len(prepared.draft.recipients):,}")
@@ -295,6 +301,8 @@ def _preview(prepared: Prepared, dkim_domain: str | None = None) -> None:
     for outside in prepared.preflight.outside_attachments:
         print(f"NOTE: attached to every message from outside the template's folder: {outside.path}")
     print(f"Plan: {prepared.plan.text}")
+    for line in schedule_lines(prepared, start):
+        print(line)
     for note in plan_notes(prepared.draft, dkim_domain=dkim_domain):
         print(f"Note: {note}" if not note.startswith(" ") else note)
     if prepared.preflight.smtputf8_recipients:
@@ -396,6 +404,20 @@ def _send(args: argparse.Namespace) -> int:
         async def secrets(account: Account) -> Credentials | CredentialProvider:
             return resolve_credentials(account, saved_name=args.account, given=given)
 
+        def preview(checked: Prepared, start: LocalTime) -> None:
+            _preview(checked, dkim_domain_of(args.account), start)
+
+        if args.at:
+            return send_later(
+                args,
+                store,
+                draft,
+                prepared,
+                choose=choose,
+                preview=preview,
+                secrets=secrets,
+                run=_run,
+            )
         start = start_campaign(
             store, draft, prepared=prepared, choose=choose, confirm=confirm, secrets=secrets
         )
@@ -454,6 +476,9 @@ def _run(
         print(f"\nInterrupted. Resume with: python main.py resume {campaign_id}", file=sys.stderr)
         return 130
     return _summary(campaign_id, finished)
+
+
+run_campaign = _run  # the scheduled start (`run-due`) runs a claimed campaign the same way
 
 
 def _run_event_loop(main: Coroutine[Any, Any, CampaignFinished]) -> CampaignFinished:

@@ -30,6 +30,7 @@ from storage.journal import (
     account_key,
 )
 from storage.journal import input_hash as compute_input_hash
+from storage.journal.scheduling import batch_schedule
 from storage.suppression import SuppressionList
 
 __all__ = [
@@ -340,6 +341,7 @@ class CampaignSession:
                 stop_on_pause=stop_on_pause,
                 suppression=self._own_suppression if suppression is None else suppression,
                 connect=None if transport else connect,
+                schedule=batch_schedule(store, campaign_id, settings),
             )
         except BaseException:
             self.journal.close()

@@ -21,7 +21,10 @@ from ui.services.campaigns import (
 
 __all__ = [
     "Choice",
+    "Choose",
+    "Confirm",
     "NotStartedError",
+    "Secrets",
     "Started",
     "needs_choice",
     "start_campaign",

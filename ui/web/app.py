@@ -12,6 +12,7 @@ from ui.services.state import get_state
 from ui.web import accounts, compose, deliverability_screen, history, outbox, recipients, send
 from ui.web import home as home_screen
 from ui.web.layout import NavItem, frame
+from ui.web.scheduled import ask_about_late
 
 __all__ = ["SCREENS", "Screen", "home", "root", "routes"]
 
@@ -57,3 +58,4 @@ def root() -> None:
     get_state().spawn = background_tasks.create  # campaigns outlive the tab; awaited at exit
     frame([screen.nav for screen in SCREENS])
     ui.sub_pages(routes()).classes("w-full")
+    ask_about_late(get_state())  # and starts the watcher of scheduled campaigns

@@ -24,6 +24,7 @@ from ui.web.live import CampaignWatch
 from ui.web.progress_view import status_text
 from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable, format_time
+from ui.web.scheduled import ScheduledList
 
 __all__ = ["EXPORTS", "CampaignDetail", "counts_text", "detail_page", "export_bytes", "page"]
 
@@ -97,6 +98,7 @@ def page() -> None:
     """Every campaign in the journal, newest first."""
     state = get_state()
     screen_title("History")
+    ScheduledList(state)
     ui.label("Every campaign sent from this computer, newest first.").classes("text-grey-8")
     message = ui.label().classes("text-negative").mark("history-error")
     table = ui.table(columns=_COLUMNS, rows=[], row_key="id").classes("w-full")

@@ -23,6 +23,7 @@ from ui.web.app import root
 from ui.web.layout import APP_NAME
 from ui.web.nicegui_internals import server_started
 from ui.web.outbox import outbox_changed
+from ui.web.scheduled import watch_scheduled
 from ui.web.security import TOKEN_PARAM, LocalGuard
 
 __all__ = [
@@ -128,6 +129,7 @@ def launch(argv: Sequence[str]) -> int:
     app.add_middleware(LocalGuard, port=options.port, token=options.token)
     # NiceGUI runs async startup handlers as background tasks, so this one does it all in order.
     app.on_startup(lambda: _start_and_announce(options))
+    app.on_startup(watch_scheduled)  # due campaigns start even before a page is opened
     app.on_shutdown(sandbox.stop)
     app.on_connect(_PageLoadReporter(options).on_connect)
     if options.native:

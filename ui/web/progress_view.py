@@ -29,6 +29,7 @@ _LEVEL_CLASSES = {
 }
 _STATUS_WORDS = {
     CampaignStatus.DRAFT: "Not started",
+    CampaignStatus.SCHEDULED: "Scheduled",
     CampaignStatus.RUNNING: "Sending",
     CampaignStatus.PAUSED: "Paused",
     CampaignStatus.FINISHED: "Finished",

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from nicegui import ui
 
+from core.errors import InputError
 from core.events import CampaignStatus
 from core.models import Account, SendSettings
 from core.pacing import DAY, describe_plan
@@ -32,6 +33,7 @@ from ui.web.reason_view import ReasonList
 from ui.web.recipient_table import RecipientTable
 from ui.web.send_confirm import confirm_dialog, show_twins
 from ui.web.send_draft import PacingForm, TestMessage, show_preflight
+from ui.web.send_later import SendLaterPanel
 
 __all__ = ["SendScreen", "page"]
 
@@ -63,6 +65,7 @@ class SendScreen:
             ui.label("Before you send").classes("text-h6")
             self.summary = ui.column().classes("gap-0").mark("send-summary")
             self.pacing = PacingForm(state.draft.settings, self._settings_changed)
+            self.later = SendLaterPanel(state, self._checked_for_later)
             self.plan = ui.label().classes("text-body1").mark("send-plan")
             self.plan_chart = PlanChart(marker="send-plan-chart")
             self.preflight = ui.column().classes("w-full gap-1").mark("send-preflight")
@@ -244,6 +247,11 @@ class SendScreen:
                     else "Not started: the draft is incomplete (see above)."
                 )
                 return
+            try:
+                settings = self.later.apply(settings)
+            except InputError as exc:
+                self.error.text = f"Not started: {exc}"
+                return
             draft = replace(prepared.draft, settings=settings)
             started = await start_campaign(
                 self.store,
@@ -264,6 +272,14 @@ class SendScreen:
             self.error.text = f"Not started: {exc}"
         finally:
             self._update_controls()
+
+    async def _checked_for_later(self) -> Prepared | None:
+        """The checked draft with the pacing entered (for Schedule); None if not ready."""
+        prepared = await self.check()
+        settings = self.effective()
+        if prepared is None or settings is None or not prepared.ok:
+            return None
+        return replace(prepared, draft=replace(prepared.draft, settings=settings))
 
     async def resume_twin(self, campaign_id: str) -> None:
         self.error.text = ""
