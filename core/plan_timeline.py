@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.pacing import DAY
+from core.schedule import BatchPlan
 
-__all__ = ["PLAN_SLOT_CHOICES", "PlanSlot", "PlanTimeline", "plan_timeline"]
+__all__ = ["PLAN_SLOT_CHOICES", "PlanSlot", "PlanTimeline", "batches_timeline", "plan_timeline"]
 
 MAX_PLAN_SLOTS = 48
 PLAN_SLOT_CHOICES = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, DAY)
@@ -85,8 +87,29 @@ def plan_timeline(
         return PlanTimeline(float(PLAN_SLOT_CHOICES[0]), ())
     interval = max(delay_ms / 1000.0, send_seconds)
     runs = _runs(messages, interval, daily_cap, sent_in_window, start)
-    end = max(run.start + run.count * interval for run in runs)
-    span = end - start
+    return _timeline(runs, start, max_slots)
+
+
+def batches_timeline(
+    batches: Sequence[BatchPlan], *, start: float, max_slots: int = MAX_PLAN_SLOTS
+) -> PlanTimeline:
+    """The plan of a campaign sent later or in batches (`core.schedule.plan_batches`), as
+    messages per time slot from `start` (now) to its last message."""
+    runs = [
+        _Run(
+            b.starts, b.messages, (b.ends - b.starts) / (b.messages - 1) if b.messages > 1 else 1.0
+        )
+        for b in batches
+        if b.messages > 0
+    ]
+    if not runs:
+        return PlanTimeline(float(PLAN_SLOT_CHOICES[0]), ())
+    return _timeline(runs, min(start, runs[0].start), max_slots)
+
+
+def _timeline(runs: list[_Run], start: float, max_slots: int) -> PlanTimeline:
+    end = max(run.start + run.count * run.interval for run in runs)
+    span = max(end - start, 1.0)
     width = next(
         (float(w) for w in PLAN_SLOT_CHOICES if span / w <= max_slots),
         float(DAY * math.ceil(span / DAY / max_slots)),

@@ -85,3 +85,17 @@ def test_plan_timeline_of_a_fast_campaign_fits_in_the_slots_and_adds_up() -> Non
         assert plan.total == messages
         assert 1 <= len(plan.slots) <= 48
     assert plan_timeline(0, delay_ms=0, start=0.0).slots == ()
+
+
+def test_a_batched_plan_timeline_adds_up_and_shows_the_pauses() -> None:
+    from core.plan_timeline import batches_timeline
+    from core.schedule import plan_batches
+
+    start = 1_800_000_000.0
+    batches = plan_batches(250, start=start, interval=1.0, size=100, pause=3600.0)
+    assert [b.messages for b in batches] == [100, 100, 50]
+    timeline = batches_timeline(batches, start=start)
+    assert timeline.total == 250
+    quiet = [slot for slot in timeline.slots if slot.messages == 0]
+    assert quiet  # the hour-long pauses between batches are empty slots
+    assert timeline.slots[0].start == start

@@ -18,6 +18,7 @@ from tests.ui.campaign_kit import (
     wait_until,
     wait_until_idle,
 )
+from tests.ui.screen import element, until
 from ui.services.campaigns import Draft, Prepared, prepare
 from ui.services.sandbox import SandboxServer
 from ui.services.scheduling import schedule_campaign
@@ -75,6 +76,10 @@ async def test_schedule_on_send_shows_the_zone_and_lists_it_in_history(
     user.find(marker="later-window").clear().type("00:00-23:59")
     user.find(marker="later-batch").type("2")
     await user.should_see("batch 2: 2 messages", retries=20)
+    chart = element(user, "later-plan-chart")  # the same plan as a picture, batch by batch
+    await until(lambda: chart.visible)
+    (series,) = chart.options["series"]
+    assert sum(series["data"]) == 4
     user.find(marker="later-schedule").click()
     await user.should_see(marker="later-confirm-ok", retries=50)
     await user.should_see("batch 2: 2 messages", retries=20)

@@ -126,6 +126,7 @@ async def test_editing_a_signed_in_account_keeps_its_sign_in(
     element(user, "signin-authority").value = oauth.authority("consumers")
     user.find(marker="signin-microsoft").click()
     await until(lambda: "Signed in with Microsoft" in _result(user), timeout=15)
+    await user.should_see(marker="account-edit-outlook", retries=100)  # the list redraws
     user.find(marker="account-edit-outlook").click()
     user.find(marker="account-save").click()
     await user.should_see("Saved Outlook")

@@ -20,7 +20,7 @@ from core.events import CampaignStatus
 from core.models import Account, Credentials, OAuthProvider, SendSettings
 from core.pacing import format_duration
 from core.ports import Clock, SystemClock
-from core.schedule import LocalTime, format_local, plan_batches
+from core.schedule import BatchPlan, LocalTime, format_local, plan_batches
 from core.transport import make_transport
 from storage.errors import StorageError
 from storage.journal import JournalStore
@@ -56,6 +56,7 @@ __all__ = [
     "google_token_warning",
     "is_late",
     "plan_lines",
+    "schedule_batches",
     "schedule_campaign",
     "unattended_problem",
     "wait_for_start",
@@ -126,22 +127,27 @@ def google_token_warning(account: Account, start_at: float, now: float) -> str |
     )
 
 
-def plan_lines(
-    messages: int, settings: SendSettings, start: LocalTime, *, zone: str | None = None
-) -> list[str]:
-    """When the campaign starts, each batch, and when it ends (if nothing is deferred)."""
-    zone = zone or start.zone
+def schedule_batches(messages: int, settings: SendSettings, start: float) -> list[BatchPlan]:
+    """Each batch's messages, first and last send (if nothing is deferred), as planned."""
     rate = 60.0 / settings.rate_per_minute if settings.rate_per_minute else 0.0
     connections = max(1, settings.connections)  # as the plan assumes (`describe_plan`)
     interval = max(settings.delay_ms / 1000.0, rate, _SEND_SECONDS / connections)
-    batches = plan_batches(
+    return plan_batches(
         messages,
-        start=start.at,
+        start=start,
         interval=interval,
         size=settings.batch_size,
         pause=settings.batch_pause,
         window=settings.window,
     )
+
+
+def plan_lines(
+    messages: int, settings: SendSettings, start: LocalTime, *, zone: str | None = None
+) -> list[str]:
+    """When the campaign starts, each batch, and when it ends (if nothing is deferred)."""
+    zone = zone or start.zone
+    batches = schedule_batches(messages, settings, start.at)
     lines = [
         f"Starts {start.text()}" + (" (the first of two such times)" if start.ambiguous else "")
     ]

@@ -135,6 +135,12 @@ class PlanChart:
         self.chart.options.update(plan_chart(timeline))
         self.chart.set_visibility(True)
 
+    def show_timeline(self, timeline: PlanTimeline) -> None:
+        """Draw a timeline made elsewhere (a campaign sent later or in batches)."""
+        self.chart.options.update(plan_chart(timeline))
+        self.chart.update()
+        self.chart.set_visibility(bool(timeline.slots))
+
 
 class CampaignChart(LiveChart):
     """A campaign over time from the journal: stacked outcomes per slot, the rate as a line."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from nicegui import ui
 
 from core.errors import InputError
 from core.models import Account, SendSettings
+from core.plan_timeline import batches_timeline
 from core.schedule import LocalTime, SendingWindow, local_zone, parse_duration, parse_start
 from storage.errors import StorageError
 from ui.services import runs
@@ -17,11 +19,13 @@ from ui.services.campaigns import Prepared
 from ui.services.scheduling import (
     google_token_warning,
     plan_lines,
+    schedule_batches,
     schedule_campaign,
     unattended_problem,
 )
 from ui.services.starting import NotStartedError
 from ui.services.state import AppState
+from ui.web.charts import PlanChart
 from ui.web.credentials import ask_credentials
 
 __all__ = ["SendLaterPanel", "schedule_confirm_dialog"]
@@ -72,6 +76,7 @@ class SendLaterPanel:
                 "saved account whose password is remembered (OS keyring) or a sign-in."
             ).classes("text-caption text-grey-7")
             self.plan = ui.column().classes("gap-0 text-caption").mark("later-plan")
+            self.chart = PlanChart(marker="later-plan-chart")  # the same plan, as a picture
             for field in (self.date, self.time, self.batch_size, self.batch_pause):
                 field.on_value_change(self.show_plan)
             for field in (self.window, self.days):
@@ -116,6 +121,9 @@ class SendLaterPanel:
             if count:
                 for line in plan_lines(count, settings, start):
                     ui.label(line)
+        if count:
+            batches = schedule_batches(count, settings, start.at)
+            self.chart.show_timeline(batches_timeline(batches, start=time.time()))
 
     def start_time(self) -> LocalTime:
         text = f"{self.date.value or ''} {self.time.value or ''}".strip()
