@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.models import Account, AuthMethod, Credentials, Secret
+from core.models import Account, Credentials, Secret
 from storage.errors import AccountNotFoundError
 from storage.settings import SavedAccount, SettingsStore, validate_account_name
 from storage.vault import SecretKind, Vault
@@ -21,9 +21,9 @@ def _secrets(credentials: Credentials) -> dict[SecretKind, Secret | None]:
 def _unneeded(account: Account) -> list[SecretKind]:
     """Secrets an account can no longer use (no login, no proxy login)."""
     kinds = []
-    if account.auth is AuthMethod.NONE or not account.username:
+    if not account.needs_login:
         kinds += [SecretKind.SMTP_PASSWORD, SecretKind.OAUTH_REFRESH_TOKEN]
-    if account.proxy is None or not account.proxy.username:
+    if not account.needs_proxy_login:
         kinds.append(SecretKind.PROXY_PASSWORD)
     return kinds
 
