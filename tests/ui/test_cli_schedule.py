@@ -228,6 +228,25 @@ def test_batches_and_window_are_shown_in_the_plan(
     store.close()
 
 
+def _app(home: Path) -> subprocess.Popen[str]:
+    """The app, headless; its stderr goes to a file so a full pipe can never stall it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
+    env.update(BULKMAILER_HOME=str(home), PYTHONPATH=str(ROOT))
+    log = (home.parent / "app-stderr.log").open("a", encoding="utf-8")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "main.py", "--no-browser"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    finally:
+        log.close()  # the child has its own copy
+
+
 def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env.update(BULKMAILER_HOME=str(home), PYTHONPATH=str(ROOT))
@@ -279,13 +298,13 @@ def test_a_killed_app_restarted_starts_the_scheduled_campaign_when_due(
     database, template = files
     assert main([*send_args(handle, database, template), "--at", _iso(20), "--no-wait"]) == 0
     campaign = _only_campaign(data_home)
-    app = _cli(data_home, "--no-browser")
+    app = _app(data_home)
     wait_for(app, "is running at http")
     app.send_signal(signal.SIGKILL)
     app.communicate(timeout=30)
     assert _status(data_home, campaign)[0] is CampaignStatus.SCHEDULED
     assert handle.recorder.messages == []
-    app = _cli(data_home, "--no-browser")  # opened again, and no page is open
+    app = _app(data_home)  # opened again, and no page is open
     try:
         wait_for(app, "is running at http")
         deadline = time.monotonic() + 90
