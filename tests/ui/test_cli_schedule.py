@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -230,24 +231,11 @@ def test_batches_and_window_are_shown_in_the_plan(
 
 def _app(home: Path) -> subprocess.Popen[str]:
     """The app, headless; its stderr goes to a file so a full pipe can never stall it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
-    env.update(BULKMAILER_HOME=str(home), PYTHONPATH=str(ROOT))
-    log = (home.parent / "app-stderr.log").open("a", encoding="utf-8")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "main.py", "--no-browser"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-    finally:
-        log.close()  # the child has its own copy
+    with (home.parent / "app-stderr.log").open("a", encoding="utf-8") as log:
+        return _cli(home, "--no-browser", stderr=log)  # the child keeps its own copy
 
 
-def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
+def _cli(home: Path, *args: str, stderr: IO[str] | int = subprocess.PIPE) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}
     env.update(BULKMAILER_HOME=str(home), PYTHONPATH=str(ROOT))
     return subprocess.Popen(
@@ -256,7 +244,7 @@ def _cli(home: Path, *args: str) -> subprocess.Popen[str]:
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
