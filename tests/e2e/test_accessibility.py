@@ -12,6 +12,7 @@ import pytest
 from storage.journal import JournalStore
 from storage.journal.store import JOURNAL_FILE
 from tests.e2e.apprun import RunningApp
+from tests.e2e.clicks import click_testid
 from tests.journal_kit import seed_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -243,12 +244,12 @@ def test_send_confirmation_and_the_finished_campaign_with_its_chart_are_accessib
     start = _testid(app_browser, "send-start")
     _wait(app_browser, lambda d: start.is_enabled(), "Start stayed disabled")
     start.click()
-    confirm = _testid(app_browser, "send-confirm-ok")
+    _testid(app_browser, "send-confirm-ok")  # the dialog is open
     time.sleep(0.5)
     app_browser.save_screenshot(str(artifacts / "send-confirm-dialog.png"))
     violations = _axe(app_browser)
     assert not violations, _describe(violations)
-    confirm.click()
+    click_testid(app_browser, "send-confirm-ok")
     _wait(
         app_browser,
         lambda d: "5/5" in d.find_element(By.CSS_SELECTOR, '[data-testid="send-done"]').text,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.apprun import RunningApp
+from tests.e2e.clicks import click_testid
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -116,7 +117,7 @@ def _answer_if_asked(browser: Any, testid: str) -> None:
     from selenium.webdriver.common.by import By
 
     try:
-        replace = _wait(
+        _wait(
             browser,
             lambda d: next(
                 (
@@ -131,7 +132,7 @@ def _answer_if_asked(browser: Any, testid: str) -> None:
         )
     except TimeoutException:
         return  # nothing there before: nothing was asked
-    replace.click()
+    click_testid(browser, testid)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +187,7 @@ def test_upload_compose_send_and_see_every_message_in_the_outbox(
     start = _testid(browser, "send-start")
     _wait(browser, lambda d: start.is_enabled(), "Start stayed disabled")
     start.click()
-    _testid(browser, "send-confirm-ok").click()  # what will happen is confirmed first
+    click_testid(browser, "send-confirm-ok")  # what will happen is confirmed first
 
     def full(driver: Any) -> bool:
         bars = driver.find_elements(By.CSS_SELECTOR, '[data-testid="send-progress"]')

@@ -14,6 +14,7 @@ import pytest
 
 from storage.vault import VAULT_FILE
 from tests.e2e.apprun import RunningApp, start_app
+from tests.e2e.clicks import click_testid
 from tests.e2e.test_flow import _by_text, _open, _testid, _wait
 from tests.oauth_server import USER_EMAIL, OAuthServer, start_oauth_server
 from ui.web.launch import READY_MARKER, SANDBOX_MARKER, free_port
@@ -82,7 +83,7 @@ def test_sign_in_with_google_in_chromium_saves_a_signed_in_account(
     )
     card.send_keys(str(secrets))
     _by_text(browser, "div", "Client 1234-desktop", contains=True)
-    _testid(browser, "signin-google").click()
+    click_testid(browser, "signin-google")
     link = _testid(browser, "signin-url")
     url = link.get_attribute("href")
     assert url.startswith(oauth.url) and "code_challenge_method=S256" in url
