@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -464,9 +464,10 @@ class CampaignRunner:
         previous = worker.flight
         worker.flight = None
 
-        def data_started() -> None:
+        def data_started() -> Awaitable[None] | None:
             # The previous message's reply was read before this one's 354: its result rides on
-            # this durable commit, so a crash leaves at most one unknown per connection.
+            # this durable commit, so a crash leaves at most one unknown per connection. The
+            # commit's fsync runs off the loop; the transport holds the final dot until it is done.
             if previous is not None:
                 self._record(worker, previous)
             rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
@@ -475,9 +476,10 @@ class CampaignRunner:
             if self._outside_schedule():  # the batch is full, or the window closed
                 raise _Abandoned
             at = self.clock.now()
-            self.journal.data_started(item, at)
+            durable = self.journal.data_started(item, at)
             self.schedule.record_send(at)  # counted as its bytes go: no batch overshoots
             self._outside_schedule()  # the batch's last one: hold the others' envelopes now
+            return durable
 
         if self.pacer.free:
             asyncio.get_running_loop().call_soon(self._prebuild, worker, item.seq)
