@@ -39,6 +39,17 @@ _FULL = {"n": 2_000, "slow_n": 200, "reps": 3, "big": 100_000, "wan_n": 1_000, "
 _WAN_REPS = {"quick": 1, "full": 2}
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    """`--big`: one size or several, comma-separated, ascending (100000,1000000)."""
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or a list of numbers: {text!r}") from None
+    if any(size < 0 for size in sizes) or list(sizes) != sorted(sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be 0 or more, ascending: {text!r}")
+    return sizes
+
+
 def _names(text: str, known: tuple[str, ...], what: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in known]
@@ -61,8 +72,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Settings, argparse.Na
     parser.add_argument("--reps", type=int, help=f"runs per client and sink ({_FULL['reps']})")
     parser.add_argument(
         "--big",
-        type=int,
-        help=f"recipients for the import and memory runs, 0 to skip ({_FULL['big']:,})",
+        type=_sizes,
+        help=f"recipients for the import and memory runs, 0 to skip ({_FULL['big']:,}); "
+        "several sizes side by side: 100000,1000000",
     )
     parser.add_argument(
         "--wan-delay-ms",
@@ -96,7 +108,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[Settings, argparse.Na
         reps=args.reps or base["reps"],
         clients=chosen_clients,
         sinks=chosen_sinks,
-        big=base["big"] if args.big is None else args.big,
+        big=base["big"] if args.big is None else args.big[0],
+        bigger=() if args.big is None else tuple(args.big[1:]),
         timeout=args.timeout,
     )
     args.wan = WanSettings(

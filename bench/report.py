@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import platform
 import statistics
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ _GREETING_RATIO = 20.0  # ours / Nodemailer without a pool, with the 100 ms gree
 _IMPORT_SECONDS = 10.0
 _CAMPAIGN_RSS = 300 * _MIB
 _XLSX_RSS = 300 * _MIB  # issue 11: a 100,000-row XLSX import stays under this
+_LINEAR_SLACK = 1.1  # 10x the rows may take at most 11x the time
 _QUOTABLE_N = 2_000  # runs at least this big are the ones to quote
 _QUOTABLE_REPS = 3
 _INTERVAL_TOLERANCE = 0.05  # the median interval within 5 % of the delay
@@ -92,7 +94,66 @@ def _median_rate(runs: Sequence[Run], sink: str, client: str) -> float | None:
 
 
 def _extra(extras: Sequence[Extra], key: str) -> Extra | None:
+    """The first good measurement called `key` (for the big runs: the smallest size)."""
     return next((e for e in extras if e.key == key and not e.error), None)
+
+
+def _sized(extras: Sequence[Extra], key: str) -> dict[int, Extra]:
+    return {e.size: e for e in extras if e.key == key and not e.error and e.size}
+
+
+def _linear_targets(extras: Sequence[Extra]) -> list[Target]:
+    """With several sizes: the import grows linearly, and memory stays bounded at each size."""
+    imports = _sized(extras, "import")
+    sizes = sorted(imports)
+    out: list[Target] = []
+    for small, large in itertools.pairwise(sizes):
+        bound = _LINEAR_SLACK * large / small
+        ratio = imports[large].seconds / imports[small].seconds
+        out.append(
+            Target(
+                f"a {large:,}-row CSV imports and validates in at most {bound:.0f}× the "
+                f"{small:,}-row time",
+                f"{ratio:.1f}× ({imports[large].seconds:.1f} s vs {imports[small].seconds:.1f} s)",
+                ratio <= bound,
+            )
+        )
+    for key, what in (("dry-run", "dry run"), ("big-send", "campaign sent")):
+        for size, extra in sorted(_sized(extras, key).items())[1:]:
+            out.append(
+                Target(
+                    f"{size:,}-recipient {what} under {_mb(_CAMPAIGN_RSS)} peak RSS",
+                    _mb(extra.max_rss),
+                    extra.max_rss < _CAMPAIGN_RSS,
+                )
+            )
+    return out
+
+
+def _big_table(extras: Sequence[Extra]) -> list[str]:
+    """The big-list runs, one row per size, side by side."""
+    keys = ("import", "dry-run", "big-send")
+    sizes = sorted({e.size for e in extras if e.key in keys and e.size})
+    if len(sizes) < 2:
+        return []
+    lines = [
+        "## Big lists, side by side",
+        "",
+        "| Recipients | CSV import + validation | dry run (CLI) | campaign sent (CLI) |",
+        "|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        cells = []
+        for key in keys:
+            extra = next((e for e in extras if e.key == key and e.size == size), None)
+            if extra is None:
+                cells.append("not run")
+            elif extra.error:
+                cells.append("failed")
+            else:
+                cells.append(f"{extra.seconds:,.1f} s, {_mb(extra.max_rss)}")
+        lines.append(f"| {size:,} | {' | '.join(cells)} |")
+    return [*lines, ""]
 
 
 def targets(runs: Sequence[Run], extras: Sequence[Extra]) -> list[Target]:
@@ -142,6 +203,7 @@ def targets(runs: Sequence[Run], extras: Sequence[Extra]) -> list[Target]:
                 None if extra is None else extra.max_rss < _CAMPAIGN_RSS,
             )
         )
+    out += _linear_targets(extras)
     for algorithm, bound in _DKIM_TARGET_MS.items():
         signing = _extra(extras, f"dkim-{algorithm}")
         out.append(
@@ -222,7 +284,13 @@ def render(
     for target in targets(runs, extras):
         met = {True: "yes", False: "**no**", None: "–"}[target.met]
         lines.append(f"| {target.name} | {target.measured} | {met} |")
-    lines += ["", "## Single runs", "", "| Measurement | Time | Peak RSS | Detail |"]
+    lines += [
+        "",
+        *_big_table(extras),
+        "## Single runs",
+        "",
+        "| Measurement | Time | Peak RSS | Detail |",
+    ]
     lines.append("|---|---:|---:|---|")
     for extra in extras:
         if extra.error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterator
@@ -99,3 +100,38 @@ def test_wan_report_sets_ours_against_peers_and_the_floor() -> None:
     assert "| 25.0 | 80% |" in text and "| 100.0 | 80% |" in text
     assert "2.00×" in text  # ours ÷ Nodemailer pool of one
     assert "Nodemailer pool of four ≥ 2.0× | not measured" in text
+
+
+def test_big_lists_of_two_sizes_are_reported_side_by_side_with_the_linear_target() -> None:
+    from bench.runner import Extra
+
+    settings = Settings(
+        n=100, slow_n=10, reps=1, clients=("ours",), sinks=("fast",), big=1000, bigger=(10_000,)
+    )
+    mib = 1 << 20
+    extras = [
+        Extra("import", "import 1,000", 2.0, 50 * mib, size=1000),
+        Extra("dry-run", "dry 1,000", 3.0, 60 * mib, size=1000),
+        Extra("big-send", "send 1,000", 4.0, 70 * mib, size=1000),
+        Extra("import", "import 10,000", 23.0, 80 * mib, size=10_000),
+        Extra("dry-run", "dry 10,000", 30.0, 310 * mib, size=10_000),
+        Extra("big-send", "send 10,000", 40.0, 90 * mib, size=10_000),
+    ]
+    text = render(Context("2026-12-02", "cpu", 2, 0, {}, settings, {}, {}), [], extras)
+    assert "| 1,000 | 2.0 s, 50 MB | 3.0 s, 60 MB | 4.0 s, 70 MB |" in text
+    assert "| 10,000 | 23.0 s, 80 MB | 30.0 s, 310 MB | 40.0 s, 90 MB |" in text
+    assert "| a 10,000-row CSV imports and validates in at most 11× the 1,000-row time | " in text
+    assert "11.5× (23.0 s vs 2.0 s) | **no** |" in text
+    assert "| 10,000-recipient dry run under 300 MB peak RSS | 310 MB | **no** |" in text
+    assert "| 10,000-recipient campaign sent under 300 MB peak RSS | 90 MB | yes |" in text
+
+
+def test_big_sizes_on_the_command_line() -> None:
+    from bench.__main__ import _sizes
+
+    assert _sizes("100000") == (100_000,)
+    assert _sizes("100_000,1000000") == (100_000, 1_000_000)
+    with pytest.raises(argparse.ArgumentTypeError, match="ascending"):
+        _sizes("1000000,100000")
+    with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
+        _sizes("lots")
