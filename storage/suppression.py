@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.errors import InputError
-from core.recipients import ImportReport, Rejected, parse_bytes, parse_text
+from core.recipients import ImportReport, Rejected, is_plain_address, parse_bytes, parse_text
 from core.suppression import SuppressionReason, suppression_key
 from storage.errors import StorageError
 from storage.journal.history import safe_cell
@@ -135,7 +135,9 @@ class SuppressionList:
     def get(self, email: str) -> SuppressionEntry | None:
         """The entry for `email`, or None; an address that is not valid is never listed."""
         try:
-            key = suppression_key(email)
+            # A plain address needs no parsing: its key is itself in lowercase (and a plain
+            # string that is no address matches no key, as validation would have said).
+            key = email.lower() if is_plain_address(email) else suppression_key(email)
         except InputError:
             return None
         row = self._conn.execute(

@@ -23,7 +23,12 @@ Rules, in one place:
   MAX_COLUMNS named columns and MAX_CELLS cells present are read.
 """
 
-from core.recipients.address import detect_email_column, identity, validate_address
+from core.recipients.address import (
+    detect_email_column,
+    identity,
+    is_plain_address,
+    validate_address,
+)
 from core.recipients.files import load_recipients, parse_bytes
 from core.recipients.report import (
     DEFAULT_MAX_BYTES,
@@ -47,6 +52,7 @@ __all__ = [
     "Rejected",
     "detect_email_column",
     "identity",
+    "is_plain_address",
     "load_recipients",
     "merge_reports",
     "parse_bytes",

@@ -20,6 +20,7 @@ __all__ = [
     "find_forbidden",
     "forbidden_reason",
     "identity",
+    "is_plain_address",
     "validate_address",
 ]
 
@@ -47,6 +48,23 @@ _FIRST_NAME_KEYS = ("firstname", "first", "givenname", "forename")
 _LAST_NAME_KEYS = ("lastname", "last", "surname", "familyname")
 
 NameColumns = tuple[int, ...]  # indexes of the columns that make up the display name
+
+
+# An ASCII dot-atom local part at a domain of ASCII labels: the common address, which every
+# parser reads as itself (no quotes, comments, spaces or specials), so a fast path may skip
+# parsing it. It says nothing of validity: `a@b` matches (email-validator wants a dot).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
+
+
+def is_plain_address(value: str) -> bool:
+    """True for an ASCII `dot.atom@domain.labels` with nothing around it (see `_PLAIN_ADDRESS`).
+
+    For such a value, `validate_address` changes nothing but the domain's case (when it
+    accepts it), and an SMTP path is just `<value>`.
+    """
+    return _PLAIN_ADDRESS.fullmatch(value) is not None
 
 
 def find_forbidden(value: str) -> str | None:

@@ -26,6 +26,7 @@ from core.errors import (
     SMTPError,
     TimedOutError,
 )
+from core.recipients.address import is_plain_address
 from core.transport.replies import Reply, ReplyFormatError, ReplyReader
 
 __all__ = [
@@ -88,6 +89,11 @@ def command(line: bytes) -> bytes:
     return line + b"\r\n"
 
 
+def _path(address: str) -> str:
+    """`<address>`; aiosmtplib's parser (with its injection check) for anything not plain."""
+    return f"<{address}>" if is_plain_address(address) else quote_address(address)
+
+
 def envelope_groups(
     *,
     quoted_sender: bytes,
@@ -107,7 +113,7 @@ def envelope_groups(
     mail = command(b"MAIL FROM:" + quoted_sender + (b" SMTPUTF8" if smtputf8 else b""))
     try:
         rcpts = [
-            command(b"RCPT TO:" + quote_address(address).encode(encoding))
+            command(b"RCPT TO:" + _path(address).encode(encoding))
             for address in (recipient, *extra_recipients)
         ]
     except UnicodeEncodeError as exc:
