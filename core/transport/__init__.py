@@ -14,13 +14,17 @@
 - `factory`: `make_transport(account, credentials)` picks one of the two.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from core.transport.client import LoginGuard, SessionInfo, SMTPTransport, StepCallback
 from core.transport.errors import EXCEPTION_MAP, translate_exception
 from core.transport.factory import make_transport
-from core.transport.gmail_api import GmailAPITransport
 from core.transport.proxies import ProxyChoice, choose_proxy, https_proxy_url
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
+
+if TYPE_CHECKING:
+    from core.transport.gmail_api import GmailAPITransport
 
 __all__ = [
     "EXCEPTION_MAP",
@@ -37,3 +41,12 @@ __all__ = [
     "make_transport",
     "translate_exception",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`GmailAPITransport` on first use: its httpx import is for Gmail API accounts only."""
+    if name == "GmailAPITransport":
+        from core.transport.gmail_api import GmailAPITransport
+
+        return GmailAPITransport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.credentials import CredentialProvider
 from core.models import Account, Credentials, TransportKind
 from core.ports import TransportLike
 from core.transport.client import LoginGuard, SMTPTransport, StepCallback
-from core.transport.gmail_api import GmailAPITransport
+
+if TYPE_CHECKING:
+    from core.transport.gmail_api import GmailAPITransport
 
 __all__ = ["make_transport"]
 
@@ -23,6 +27,9 @@ def make_transport(
     `login_guard` is shared by a campaign's connections: one login budget for all of them.
     """
     if account.transport is TransportKind.GMAIL_API:
+        # Imported here: httpx costs a plain SMTP campaign's start-up nothing then.
+        from core.transport.gmail_api import GmailAPITransport
+
         return GmailAPITransport(account, credentials, on_step=on_step)
     return SMTPTransport(account, credentials, on_step=on_step, login_guard=login_guard)
 
