@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import dkim
-from dkim.canonicalization import CanonicalizationPolicy
+if TYPE_CHECKING:
+    from dkim.canonicalization import CanonicalizationPolicy
 
 __all__ = [
     "DKIM_HEADER",
@@ -39,13 +42,23 @@ SIGNED_HEADERS = (
     "List-Unsubscribe-Post",
 )
 _CANONICALIZATION = b"relaxed/relaxed"
-_POLICY = CanonicalizationPolicy.from_c_value(_CANONICALIZATION)
 _PLACEHOLDER = b"0" * 60  # puts b= on its own folded line, as dkimpy does
 _TXT_STRING_MAX = 255  # one character-string in a TXT record (RFC 1035 3.3)
 _SELECTOR_RE = re.compile(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
 _LINESEP = b"\r\n"
+
+
+@functools.cache
+def _dkimpy() -> tuple[ModuleType, CanonicalizationPolicy]:
+    """dkimpy and our canonicalization, imported when the first message is signed: it brings
+    dnspython with it, which a campaign without DKIM (and the CLI's start-up) need not load."""
+    import dkim
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    return dkim, CanonicalizationPolicy.from_c_value(_CANONICALIZATION)
+
 
 SignDigest = Callable[[bytes], bytes]  # SHA-256 digest of the signed headers -> signature
 
@@ -125,11 +138,12 @@ class DkimSigner:
 
     def header(self, payload: bytes) -> bytes:
         """The DKIM-Signature header line (folded, ending in CRLF) for `payload`."""
+        dkim, policy = _dkimpy()
         headers, body = dkim.rfc822_parse(payload)
         present = {name.lower() for name, _ in headers}
         include = [name.lower().encode("ascii") for name in SIGNED_HEADERS]
         include = [name for name in include if name in present]
-        body_hash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())
+        body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(body)).digest())
         fields = [
             (b"v", b"1"),
             (b"a", self.algorithm.value.encode("ascii")),
@@ -146,8 +160,8 @@ class DkimSigner:
         hasher = hashlib.sha256()
         dkim.hash_headers(
             hasher,
-            _POLICY,
-            _POLICY.canonicalize_headers(headers),
+            policy,
+            policy.canonicalize_headers(headers),
             include,
             (DKIM_HEADER, b" " + unsigned),
             None,

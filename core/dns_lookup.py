@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.resolver
+if TYPE_CHECKING:  # dnspython is imported when a lookup is made (the CLI starts without it)
+    import dns.resolver
 
 __all__ = ["DEFAULT_BUDGET", "DnsLookup", "DnsUnavailable"]
 
@@ -63,6 +64,9 @@ class DnsLookup:
         return answer
 
     def _query(self, name: str, rdtype: str) -> tuple[tuple[bytes, ...], ...]:
+        import dns.exception
+        import dns.resolver
+
         left = self.remaining()
         if left < _MIN_QUERY_TIME:
             raise DnsUnavailable(f"no time left to look up {rdtype} {name}")
@@ -102,6 +106,8 @@ class DnsLookup:
 
 def _system_resolver() -> dns.resolver.Resolver:
     """The system's resolver; one with no server (every lookup a warning) if there is none."""
+    import dns.resolver
+
     try:
         return dns.resolver.Resolver()
     except dns.resolver.NoResolverConfiguration:

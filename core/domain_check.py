@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,14 +89,17 @@ def parse_tags(record: str) -> dict[str, str]:
     return tags
 
 
-_SUFFIXES = PublicSuffixList()  # the Public Suffix List the package ships (no download)
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    """The Public Suffix List the package ships (no download), read on first use."""
+    return PublicSuffixList()
 
 
 def _org_domain(domain: str) -> str:
     """The organizational domain (RFC 7489 3.2): the registrable name under a public suffix,
     `example.co.uk` for `mail.example.co.uk`; a bare suffix stands for itself."""
     name = domain.lower().rstrip(".")
-    return _SUFFIXES.privatesuffix(name) or name
+    return _suffixes().privatesuffix(name) or name
 
 
 def aligned(from_domain: str, dkim_domain: str, *, strict: bool) -> bool:

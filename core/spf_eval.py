@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import spf
-
 from core.dns_lookup import DnsLookup, DnsUnavailable
 
 __all__ = ["SpfResult", "evaluate_spf"]
@@ -28,7 +26,16 @@ class SpfResult:
     explanation: str
 
 
+def _pyspf() -> Any:  # pyspf has no type hints
+    """pyspf, imported at the first check: it brings dnspython, which start-up need not load."""
+    import spf
+
+    return spf
+
+
 def _lookup_for(lookup: DnsLookup) -> Any:
+    spf = _pyspf()
+
     def dns_lookup(name: str, qtype: str, strict: object = True, timeout: object = None) -> Any:
         try:
             records = lookup.raw(name, qtype)
@@ -46,6 +53,7 @@ def _lookup_for(lookup: DnsLookup) -> Any:
 
 @contextmanager
 def _pyspf_using(lookup: DnsLookup) -> Iterator[None]:
+    spf = _pyspf()
     with _PYSPF_LOCK:
         saved = spf.DNSLookup
         spf.DNSLookup = _lookup_for(lookup)
@@ -58,6 +66,6 @@ def _pyspf_using(lookup: DnsLookup) -> Iterator[None]:
 def evaluate_spf(lookup: DnsLookup, *, ip: str, sender: str, helo: str) -> SpfResult:
     """What a receiver would conclude for mail from `sender` arriving from `ip`."""
     with _pyspf_using(lookup):
-        query = spf.query(i=ip, s=sender, h=helo, strict=True, timeout=lookup.remaining())
+        query = _pyspf().query(i=ip, s=sender, h=helo, strict=True, timeout=lookup.remaining())
         result, _code, explanation = query.check()
     return SpfResult(ip=ip, result=str(result), explanation=str(explanation))
