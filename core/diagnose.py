@@ -19,7 +19,7 @@ from core.diagnose_hints import (
 from core.diagnose_probes import probe_tcp
 from core.errors import ConnectError, DNSError, Phase, ProxyError, SMTPError, TimedOutError
 from core.models import Account, Credentials, Secret, TransportKind
-from core.transport import GmailAPITransport, SessionInfo, SMTPTransport
+from core.transport import SessionInfo, SMTPTransport
 from core.transport.proxies import ProxyChoice, choose_proxy
 
 __all__ = ["Diagnosis", "Step", "diagnose", "verify"]
@@ -241,6 +241,8 @@ async def diagnose_gmail_api(
     that the API answers at all (any HTTP reply) with a verified certificate.
     """
     account = report.account
+    from core.transport.gmail_api import GmailAPITransport  # httpx: Gmail API accounts only
+
     transport = GmailAPITransport(account, credentials)
     started = time.perf_counter()
     try:

@@ -8,17 +8,16 @@ import os
 import secrets
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import keyring
-import keyring.errors
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
 
 from core.errors import InputError
 from core.models import Secret
 from storage.errors import VaultCorruptError, VaultLockedError
+
+if TYPE_CHECKING:  # keyring finds its backends when first asked, not at every start-up
+    from keyring.backend import KeyringBackend
 
 __all__ = [
     "KEYRING_SERVICE",
@@ -74,6 +73,8 @@ class KeySource(Protocol):
 
 def keyring_usable(backend: KeyringBackend) -> bool:
     """True for a real OS keyring; False for fail/null, plaintext, keyrings.alt, priority <= 0."""
+    from keyring.backends import chainer, fail, null
+
     if isinstance(backend, chainer.ChainerBackend):
         members = list(backend.backends)
         return bool(members) and all(keyring_usable(member) for member in members)
@@ -102,7 +103,11 @@ class KeyringKeySource:
         self.service = service
 
     def backend(self) -> KeyringBackend:
-        return self._given if self._given is not None else keyring.get_keyring()
+        if self._given is not None:
+            return self._given
+        import keyring
+
+        return keyring.get_keyring()
 
     def available(self) -> bool:
         try:

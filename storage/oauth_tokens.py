@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.errors import SignInRequiredError
 from core.models import Account, Credentials, Secret
-from core.oauth import OAuthCredentials
 from storage.settings import SavedAccount, SettingsStore
 from storage.vault import SecretKind, Vault
+
+if TYPE_CHECKING:
+    from core.oauth import OAuthCredentials
 
 __all__ = ["SignIns", "signed_in_name"]
 
@@ -55,6 +59,8 @@ class SignIns:
 
         def keep(rotated: Secret) -> None:
             self.vault.set_secret(SecretKind.OAUTH_REFRESH_TOKEN, name, rotated)
+
+        from core.oauth import OAuthCredentials  # Authlib and httpx: only when signed in
 
         return OAuthCredentials(
             account.oauth, refresh, client_secret=client_secret, base=base, on_rotate=keep

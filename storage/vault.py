@@ -8,10 +8,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
-from keyring.backend import KeyringBackend
 
 from core.models import Secret
 from storage.errors import VaultCorruptError, VaultError, VaultLockedError, WrongPassphraseError
@@ -36,6 +35,9 @@ from storage.sealing import (
     seal,
     seal_record,
 )
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 __all__ = ["RECORD_VERSION", "VAULT_FILE", "VAULT_FORMAT", "SecretKind", "Vault"]
 

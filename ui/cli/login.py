@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import webbrowser
+from typing import TYPE_CHECKING
 
 from core.errors import InputError, MailerError
 from core.models import (
@@ -16,16 +17,6 @@ from core.models import (
     Secret,
     TransportKind,
 )
-from core.oauth import (
-    DeviceCode,
-    OAuthFlowError,
-    TokenSet,
-    google_settings,
-    load_client_secrets,
-    microsoft_settings,
-    sign_in_browser,
-    sign_in_device,
-)
 from core.oauth.account import account_for_sign_in
 from core.oauth.endpoints import check_endpoint
 from storage.accounts import AccountBook
@@ -33,6 +24,12 @@ from storage.errors import AccountNotFoundError, StorageError
 from storage.oauth_tokens import SignIns
 from storage.settings import validate_account_name
 from ui.cli.common import EXIT_ABORTED, EXIT_OK, CommandError, open_settings, open_vault
+
+if TYPE_CHECKING:
+    from core.oauth import DeviceCode, TokenSet
+
+# The sign-in itself (Authlib, httpx) is imported by the commands that sign in, not by every
+# command's start-up (`core.oauth` loads its parts on first use).
 
 __all__ = ["register_actions"]
 
@@ -94,6 +91,8 @@ def _settings_from_args(
     args: argparse.Namespace, transport: TransportKind, base: Account | None
 ) -> tuple[OAuthSettings, Secret | None]:
     """The sign-in settings; options not given keep the saved account's (as `account save`)."""
+    from core.oauth import google_settings, load_client_secrets, microsoft_settings
+
     provider = OAuthProvider(args.provider)
     saved = base.oauth if base is not None and base.oauth is not None else None
     if saved is not None and saved.provider is not provider:
@@ -143,6 +142,8 @@ def _has_browser() -> bool:
 async def _sign_in(
     args: argparse.Namespace, settings: OAuthSettings, secret: Secret | None
 ) -> TokenSet:
+    from core.oauth import sign_in_browser, sign_in_device
+
     microsoft = settings.provider is OAuthProvider.MICROSOFT
     if args.device_code and not microsoft:
         raise CommandError("--device-code is for Microsoft accounts (Google has no such flow)")
@@ -153,6 +154,8 @@ async def _sign_in(
 
 
 def _login(args: argparse.Namespace) -> int:
+    from core.oauth import OAuthFlowError
+
     try:
         name = validate_account_name(args.name)
     except InputError as exc:

@@ -15,16 +15,19 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from core.credentials import CredentialProvider
 from core.errors import InputError, SignInRequiredError
 from core.models import Account, AuthMethod, Credentials, Secret
-from core.oauth import OAuthCredentials
 from storage.accounts import AccountBook
 from storage.errors import AccountNotFoundError, StorageError, WrongPassphraseError
 from storage.oauth_tokens import SignIns, signed_in_name
 from storage.settings import SavedAccount
 from storage.vault import SecretKind
+
+if TYPE_CHECKING:
+    from core.oauth import OAuthCredentials
 
 __all__ = [
     "PASSWORD_ENV",

@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.events import CampaignFinished
 from core.models import Credentials, Secret, SendSettings, Template
-from core.oauth import OAuthCredentials
 from core.recipients import ImportReport
 from storage.accounts import AccountBook
 from storage.errors import StorageError, VaultLockedError
@@ -21,6 +20,9 @@ from storage.vault import Vault
 from ui.services.campaigns import CampaignSession
 from ui.services.credentials import LoginKey
 from ui.services.monitor import CampaignMonitor
+
+if TYPE_CHECKING:
+    from core.oauth import OAuthCredentials
 
 __all__ = [
     "SANDBOX_KEY",
