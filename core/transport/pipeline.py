@@ -253,9 +253,7 @@ class Wire:
                 self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
             else:
                 self._write(data_lines(payload), Phase.MESSAGE)
-                dot = asyncio.ensure_future(self._dot_when_durable(durable, flight))
-                dot.add_done_callback(self._dot_done)
-                self._dot = dot
+                self._dot = asyncio.ensure_future(self._dot_when_durable(durable, flight))
         except SMTPError as exc:
             exc.recipient = recipient
             flight.reply.set_exception(exc)
@@ -288,18 +286,10 @@ class Wire:
             self._drop()
 
     async def _dot_written(self) -> None:
-        """Wait for the pending final dot (if any) before anything else goes on the wire.
-
-        `close` may cancel it meanwhile (the message is then not sent): that is no reason to
-        raise here; the next write finds the connection closed.
-        """
-        dot = self._dot
-        if dot is not None and not dot.done():
-            await asyncio.wait([dot])
-
-    def _dot_done(self, dot: asyncio.Future[None]) -> None:
-        if self._dot is dot:
-            self._dot = None
+        """Wait for the pending final dot (if any) before anything else goes on the wire."""
+        dot, self._dot = self._dot, None
+        if dot is not None:
+            await asyncio.shield(dot)
 
     async def settle(self) -> None:
         """Read the reply to the outstanding final dot, if any (its future gets it)."""

@@ -184,23 +184,3 @@ async def test_after_a_failed_fsync_the_next_submit_fails_cleanly(
         await first  # the journal's error, for the engine to stop on
     await transport.close(polite=False)
     assert recorder.messages == []
-
-
-async def test_closing_while_a_settle_waits_for_the_dot_sends_nothing_and_says_not_sent(
-    plain_server: ServerHandle, recorder: Recorder
-) -> None:
-    transport = SMTPTransport(account_for(plain_server, Security.NONE))
-    await transport.connect()
-    durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    reply = await transport.submit(
-        "me@example.com", "ann@example.com", PAYLOAD, on_data_start=lambda: durable
-    )
-    settling = asyncio.create_task(transport.settle())  # waits behind the dot
-    await asyncio.sleep(0.05)
-    await transport.close(polite=False)  # another connection's failure, a person's stop
-    await asyncio.wait_for(settling, 5)  # returns, does not raise CancelledError
-    with pytest.raises(DisconnectedError) as caught:
-        await reply
-    assert caught.value.phase is Phase.DATA  # not sent: never judged unknown
-    await asyncio.sleep(0.2)
-    assert recorder.messages == []
