@@ -29,24 +29,16 @@ from storage.errors import JournalWriteFailedError
 
 __all__ = ["LogSync"]
 
+_THREADS = 4  # a campaign runs up to this many fsyncs at once comfortably (one per connection)
+
 
 class LogSync:
-    """Fsync the journal's write-ahead log (or the database) now, or on a thread of its own.
-
-    Group commit: one fsync at a time. A request made while one runs waits for the next,
-    which starts when the running one ends and answers every request made meanwhile (their
-    commits all came before it started). With several connections whose data-start records
-    come close together, one fsync then makes several durable.
-    """
+    """Fsync the journal's write-ahead log (or the database) now, or on a thread."""
 
     def __init__(self, path: Path, *, wal: bool, fsync: Callable[[int], None] = os.fsync) -> None:
         self._path = Path(f"{path}-wal") if wal else path
         self._fsync = fsync
         self._executor: ThreadPoolExecutor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._running = False
-        self._waiting: list[asyncio.Future[None]] = []  # for the next fsync
-        self.fsyncs = 0  # fsyncs started from `soon` (for tests and the curious)
 
     def now(self) -> None:
         """Everything committed so far is on disk when this returns."""
@@ -64,51 +56,15 @@ class LogSync:
             os.close(fd)
 
     def soon(self) -> asyncio.Future[None] | None:
-        """A future done once everything committed so far is on disk (fsynced on a thread);
-        outside an event loop, fsync now and return None."""
+        """`now` on a thread when an event loop runs (the future completes with it); else now."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.now()
             return None
-        if loop is not self._loop:  # a new loop (a new run): nothing of the old one carries
-            self._loop, self._running, self._waiting = loop, False, []
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiting.append(waiter)
-        if not self._running:
-            self._start(loop)
-        return waiter
-
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch, self._waiting = self._waiting, []
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal-fsync")
-        self._running = True
-        self.fsyncs += 1
-        done = loop.run_in_executor(self._executor, self.now)
-        done.add_done_callback(lambda future: self._answer(loop, future, batch))
-
-    def _answer(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        done: asyncio.Future[None],
-        batch: list[asyncio.Future[None]],
-    ) -> None:
-        if loop is not self._loop:
-            return
-        self._running = False
-        error = None if done.cancelled() else done.exception()
-        for waiter in batch:
-            if waiter.done():
-                continue
-            if done.cancelled():
-                waiter.cancel()
-            elif error is not None:
-                waiter.set_exception(error)
-            else:
-                waiter.set_result(None)
-        if self._waiting and not loop.is_closed():
-            self._start(loop)
+            self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="journal-fsync")
+        return loop.run_in_executor(self._executor, self.now)
 
     def close(self) -> None:
         """Wait for the fsyncs under way, then let the threads go."""
