@@ -180,7 +180,7 @@ async def test_after_a_failed_fsync_the_next_submit_fails_cleanly(
     durable.set_exception(OSError(errno.EIO, "Input/output error"))
     with pytest.raises(DisconnectedError):
         await transport.submit("me@example.com", "bob@example.com", PAYLOAD)
-    with pytest.raises(OSError, match="Input/output error"):
+    with pytest.raises(OSError):
         await first  # the journal's error, for the engine to stop on
     await transport.close(polite=False)
     assert recorder.messages == []
