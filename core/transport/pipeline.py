@@ -300,8 +300,6 @@ class Wire:
 
     async def _conclude(self, flight: _Flight) -> None:
         """Read `flight`'s reply into its future; never raises (a broken connection is closed)."""
-        if flight.reply.done():  # its final dot never left (the journal failed): no reply
-            return
         try:
             reply = await self._read(Phase.MESSAGE, self._data_timeout)
         except SMTPError as exc:

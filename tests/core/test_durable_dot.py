@@ -166,21 +166,3 @@ async def test_closing_while_the_dot_waits_sends_no_message(
     assert caught.value.phase is Phase.DATA  # not sent: safe to send again, never unknown
     await asyncio.sleep(0.2)
     assert recorder.messages == []
-
-
-async def test_after_a_failed_fsync_the_next_submit_fails_cleanly(
-    plain_server: ServerHandle, recorder: Recorder
-) -> None:
-    transport = SMTPTransport(account_for(plain_server, Security.NONE))
-    await transport.connect()
-    durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    first = await transport.submit(
-        "me@example.com", "ann@example.com", PAYLOAD, on_data_start=lambda: durable
-    )
-    durable.set_exception(OSError(errno.EIO, "Input/output error"))
-    with pytest.raises(DisconnectedError):
-        await transport.submit("me@example.com", "bob@example.com", PAYLOAD)
-    with pytest.raises(OSError):
-        await first  # the journal's error, for the engine to stop on
-    await transport.close(polite=False)
-    assert recorder.messages == []
