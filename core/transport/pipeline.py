@@ -157,10 +157,8 @@ class Wire:
     call it before waiting (pacing, the end of a run), so no result sits unread. Guarantees:
     - `on_data_start` runs after the server's 354 and before the first byte of the message,
       and after the previous message's reply was read (the future is resolved by then); when
-      it returns an awaitable, the message text goes out at once and the final dot only once
-      it is done (the journal's fsync: see `storage.journal.durability`). `submit` returns
-      meanwhile, so the next message is prepared while the disk works; nothing else is
-      written on the connection before that dot;
+      it returns an awaitable, the message text goes out while it runs and the final dot
+      only once it is done (the journal's fsync: see `storage.journal.durability`);
     - a lost connection with a final dot unanswered fails that message with phase MESSAGE
       (the server may have stored it); an envelope that was never answered fails with its own
       phase (nothing of the message was sent).
@@ -179,7 +177,6 @@ class Wire:
         self._command_timeout = command_timeout
         self._data_timeout = data_timeout
         self._open: _Flight | None = None
-        self._dot: asyncio.Future[None] | None = None  # the final dot, once the record is durable
 
     @classmethod
     def take(
@@ -203,7 +200,7 @@ class Wire:
 
     @property
     def outstanding(self) -> bool:
-        """A message is sent (or its final dot waits for the journal) and its reply not read."""
+        """A final dot is written and its reply not read yet."""
         return self._open is not None
 
     # -- messages -------------------------------------------------------------------------
@@ -221,7 +218,6 @@ class Wire:
         A refusal of the envelope is raised here (the previous message's future is resolved
         first, whatever happens); the message's own reply arrives through the future.
         """
-        await self._dot_written()
         previous, self._open = self._open, None
         try:
             if previous is not None and not self.pipelining:
@@ -252,48 +248,29 @@ class Wire:
             if durable is None:
                 self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
             else:
-                self._write(data_lines(payload), Phase.MESSAGE)
-                self._dot = asyncio.ensure_future(self._dot_when_durable(durable, flight))
+                await self._text_then_dot(data_lines(payload), durable)
         except SMTPError as exc:
             exc.recipient = recipient
             flight.reply.set_exception(exc)
-            if durable is not None:
-                await _quietly(durable)  # what the hook wrote still becomes durable
             return flight.reply
         self._open = flight
         return flight.reply
 
-    async def _dot_when_durable(self, durable: Awaitable[None], flight: _Flight) -> None:
-        """The final dot, once what the hook wrote is on disk; never raises.
-
-        Meanwhile the caller prepares the next message. If the record cannot be made durable,
-        the connection is dropped without the dot (a text without its dot is no message) and
-        the flight's future carries the journal's error.
-        """
+    async def _text_then_dot(self, text: bytes, durable: Awaitable[None]) -> None:
+        """The message text now; its final dot once `durable` is done (what the hook wrote is
+        on disk). If it fails, the connection is dropped: a text without its dot is no message."""
         try:
-            await durable
-        except Exception as exc:
-            if not flight.reply.done():
-                flight.reply.set_exception(exc)
-            self._drop()
-            return
-        try:
-            self._write(b".\r\n", Phase.MESSAGE)
-        except SMTPError as exc:
-            exc.recipient = flight.recipient
-            if not flight.reply.done():
-                flight.reply.set_exception(exc)
-            self._drop()
-
-    async def _dot_written(self) -> None:
-        """Wait for the pending final dot (if any) before anything else goes on the wire."""
-        dot, self._dot = self._dot, None
-        if dot is not None:
-            await asyncio.shield(dot)
+            self._write(text, Phase.MESSAGE)
+        finally:
+            try:
+                await durable
+            except BaseException:
+                self.close()
+                raise
+        self._write(b".\r\n", Phase.MESSAGE)
 
     async def settle(self) -> None:
         """Read the reply to the outstanding final dot, if any (its future gets it)."""
-        await self._dot_written()
         previous, self._open = self._open, None
         if previous is not None:
             await self._conclude(previous)
@@ -375,26 +352,7 @@ class Wire:
         self.close()
 
     def close(self) -> None:
-        """Drop the connection; a message whose reply was not read is lost (phase MESSAGE).
-
-        A message whose final dot was still waiting for the journal was not sent at all: its
-        dot is never written, and it fails with phase DATA.
-        """
-        flight = self._open
-        dot, self._dot = self._dot, None
-        if dot is not None and not dot.done():
-            dot.cancel()
-            if flight is not None and not flight.reply.done():
-                flight.reply.set_exception(
-                    DisconnectedError(
-                        "the connection was closed before the message was complete",
-                        phase=Phase.DATA,
-                        recipient=flight.recipient,
-                    )
-                )
-        self._drop()
-
-    def _drop(self) -> None:
+        """Drop the connection; a message whose reply was not read is lost (phase MESSAGE)."""
         flight, self._open = self._open, None
         self._reader.close()
         if flight is not None and not flight.reply.done():
@@ -438,8 +396,3 @@ class Wire:
                 phase=phase,
                 recipient=recipient,
             ) from exc
-
-
-async def _quietly(awaitable: Awaitable[None]) -> None:
-    with contextlib.suppress(Exception):
-        await awaitable

@@ -14,12 +14,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import pytest
-
-from core.errors import DisconnectedError, Phase
 from core.events import CampaignStatus
 from core.models import Account, Recipient, Security, SendSettings, Template
-from core.transport import SMTPTransport
 from storage.journal import JournalStore
 from tests.conftest import account_for
 from tests.core.engine_kit import make_campaign, people
@@ -121,48 +117,3 @@ def test_outside_an_event_loop_the_record_is_durable_when_data_started_returns(
     assert _status_on_disk(store.path) == ["data"]
     journal.close()
     store.close()
-
-
-PAYLOAD = b"From: me@example.com\r\nTo: ann@example.com\r\nSubject: hi\r\n\r\nHello\r\n"
-
-
-async def test_submit_returns_before_the_dot_and_nothing_else_is_written_before_it(
-    plain_server: ServerHandle, recorder: Recorder
-) -> None:
-    transport = SMTPTransport(account_for(plain_server, Security.NONE))
-    await transport.connect()
-    durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    first = await transport.submit(
-        "me@example.com", "ann@example.com", PAYLOAD, on_data_start=lambda: durable
-    )
-    await asyncio.sleep(0.2)
-    assert not first.done() and recorder.messages == []  # the dot waits for the disk
-    # The next message is prepared meanwhile; its envelope waits behind the dot.
-    second_task = asyncio.create_task(
-        transport.submit("me@example.com", "bob@example.com", PAYLOAD)
-    )
-    await asyncio.sleep(0.2)
-    assert recorder.mail_seen == ["me@example.com"]  # no second MAIL FROM inside the text
-    durable.set_result(None)
-    second = await asyncio.wait_for(second_task, 5)
-    await transport.settle()  # the last reply is read when asked for
-    assert (await first).code == 250 and (await second).code == 250
-    assert [m.rcpt_tos for m in recorder.messages] == [["ann@example.com"], ["bob@example.com"]]
-    await transport.close()
-
-
-async def test_closing_while_the_dot_waits_sends_no_message(
-    plain_server: ServerHandle, recorder: Recorder
-) -> None:
-    transport = SMTPTransport(account_for(plain_server, Security.NONE))
-    await transport.connect()
-    durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    reply = await transport.submit(
-        "me@example.com", "ann@example.com", PAYLOAD, on_data_start=lambda: durable
-    )
-    await transport.close(polite=False)  # a person stops, a pause: the connection is dropped
-    with pytest.raises(DisconnectedError) as caught:
-        await reply
-    assert caught.value.phase is Phase.DATA  # not sent: safe to send again, never unknown
-    await asyncio.sleep(0.2)
-    assert recorder.messages == []
