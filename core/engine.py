@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -464,10 +464,9 @@ class CampaignRunner:
         previous = worker.flight
         worker.flight = None
 
-        def data_started() -> Awaitable[None] | None:
+        def data_started() -> None:
             # The previous message's reply was read before this one's 354: its result rides on
-            # this durable commit, so a crash leaves at most one unknown per connection. The
-            # commit's fsync runs off the loop; the transport holds the final dot until it is done.
+            # this durable commit, so a crash leaves at most one unknown per connection.
             if previous is not None:
                 self._record(worker, previous)
             rate_limited = any(v.action is Action.PAUSE for _, v in worker.followups)
@@ -476,10 +475,9 @@ class CampaignRunner:
             if self._outside_schedule():  # the batch is full, or the window closed
                 raise _Abandoned
             at = self.clock.now()
-            durable = self.journal.data_started(item, at)
+            self.journal.data_started(item, at)
             self.schedule.record_send(at)  # counted as its bytes go: no batch overshoots
             self._outside_schedule()  # the batch's last one: hold the others' envelopes now
-            return durable
 
         if self.pacer.free:
             asyncio.get_running_loop().call_soon(self._prebuild, worker, item.seq)

@@ -90,10 +90,8 @@ class CampaignJournal(Protocol):
     def intent(self, item: WorkItem, message_id: str, at: float) -> None:
         """About to start the SMTP transaction (need not be durable: resending is safe)."""
 
-    def data_started(self, item: WorkItem, at: float) -> Awaitable[None] | None:
-        """The server said 354: recorded before the first byte of the message, and durable
-        on disk when the returned awaitable completes (None: durable already). The message
-        text may go out meanwhile; its final dot waits for it."""
+    def data_started(self, item: WorkItem, at: float) -> None:
+        """The server said 354: durable on disk before the first byte of the message."""
 
     def result(self, item: WorkItem, outcome: Outcome) -> None:
         """The attempt's result; may ride on the next durable commit."""

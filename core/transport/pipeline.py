@@ -156,9 +156,7 @@ class Wire:
     the future) and its own replies in order. `settle` reads an outstanding reply on its own:
     call it before waiting (pacing, the end of a run), so no result sits unread. Guarantees:
     - `on_data_start` runs after the server's 354 and before the first byte of the message,
-      and after the previous message's reply was read (the future is resolved by then); when
-      it returns an awaitable, the message text goes out while it runs and the final dot
-      only once it is done (the journal's fsync: see `storage.journal.durability`);
+      and after the previous message's reply was read (the future is resolved by then);
     - a lost connection with a final dot unanswered fails that message with phase MESSAGE
       (the server may have stored it); an envelope that was never answered fails with its own
       phase (nothing of the message was sent).
@@ -234,10 +232,11 @@ class Wire:
                 await self._conclude(previous)
             await self._after_refusal(exc)
             raise
-        durable: Awaitable[None] | None = None
         if on_data_start is not None:
             try:
-                durable = on_data_start()
+                maybe = on_data_start()
+                if maybe is not None:
+                    await maybe
             except BaseException:
                 # The server waits for message text: anything we send now would be read as
                 # such. Drop the connection so no message, not even an empty one, is sent.
@@ -245,29 +244,13 @@ class Wire:
                 raise
         flight = _Flight(recipient, asyncio.get_running_loop().create_future())
         try:
-            if durable is None:
-                self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
-            else:
-                await self._text_then_dot(data_lines(payload), durable)
+            self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
         except SMTPError as exc:
             exc.recipient = recipient
             flight.reply.set_exception(exc)
             return flight.reply
         self._open = flight
         return flight.reply
-
-    async def _text_then_dot(self, text: bytes, durable: Awaitable[None]) -> None:
-        """The message text now; its final dot once `durable` is done (what the hook wrote is
-        on disk). If it fails, the connection is dropped: a text without its dot is no message."""
-        try:
-            self._write(text, Phase.MESSAGE)
-        finally:
-            try:
-                await durable
-            except BaseException:
-                self.close()
-                raise
-        self._write(b".\r\n", Phase.MESSAGE)
 
     async def settle(self) -> None:
         """Read the reply to the outstanding final dot, if any (its future gets it)."""

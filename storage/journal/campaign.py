@@ -196,13 +196,10 @@ class SqliteCampaignJournal:
         self._intents[item.seq] = (item.seq, message_id, at)
         self._claimed.add(item.seq)
 
-    def data_started(self, item: WorkItem, at: float) -> asyncio.Future[None] | None:
-        """Committed, with everything noted before it, before this returns; durable (the log
-        fsynced) when the returned future completes, on a thread of its own, so the event loop
-        goes on meanwhile (see `storage.journal.durability`). Outside an event loop, durable
-        before it returns (None). A failure of either raises `JournalWriteFailedError`."""
+    def data_started(self, item: WorkItem, at: float) -> None:
+        """Durable (fsynced) before it returns, with everything noted before it."""
         intent = self._intents.get(item.seq)
-        with self._transaction(skip=item.seq) as conn:
+        with self._transaction(durable=True, skip=item.seq) as conn:
             if intent is None:
                 conn.execute(
                     "UPDATE recipients SET status=?, updated=? WHERE campaign_id=? AND seq=?",
@@ -222,7 +219,6 @@ class SqliteCampaignJournal:
         if intent is not None and self._intents.get(item.seq) is intent:
             del self._intents[item.seq]
         self._data_seqs.add(item.seq)
-        return self.store.log_sync.soon()
 
     def result(self, item: WorkItem, outcome: Outcome) -> None:
         """Record the attempt's result; an accepted message's is written behind (see above)."""

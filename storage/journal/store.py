@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from core.events import CampaignStatus
@@ -17,7 +16,6 @@ from core.ports import Counts
 from storage.codec import from_plain, to_plain
 from storage.errors import CampaignNotFoundError, JournalCorruptError, JournalWriteFailedError
 from storage.journal.campaign import CampaignLock, SqliteCampaignJournal
-from storage.journal.durability import LogSync
 from storage.journal.records import (
     AcceptedByCampaign,
     CampaignRecord,
@@ -35,18 +33,13 @@ JOURNAL_FILE = "journal.sqlite3"
 class JournalStore:
     """All campaigns in one SQLite file under the data folder."""
 
-    def __init__(
-        self, path: Path | None = None, *, fsync: Callable[[int], None] = os.fsync
-    ) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         self.path = path or data_dir() / JOURNAL_FILE
         ensure_private_dir(self.path.parent)
         self.conn = connect(self.path)
-        wal = str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
-        self.log_sync = LogSync(self.path, wal=wal, fsync=fsync)
         self._locks_dir = ensure_private_dir(self.path.parent / "locks")
 
     def close(self) -> None:
-        self.log_sync.close()
         self.conn.close()
 
     @contextlib.contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,9 +91,8 @@ def make_campaign(
     stop_on_pause: bool = True,
     suppression: SuppressionListLike | None = None,
     connect: Callable[[], SMTPTransport] | None = None,
-    fsync: Callable[[int], None] = os.fsync,
 ) -> Harness:
-    store = JournalStore(tmp_path / "journal.sqlite3", fsync=fsync)
+    store = JournalStore(tmp_path / "journal.sqlite3")
     campaign_id = store.create_campaign(
         name="test",
         account=account,
