@@ -373,10 +373,9 @@ class SMTPTransport:
         right behind the previous message's final dot: one round trip per message. Cc/Bcc
         recipients are sent only once the main recipient is accepted. `on_data_start` runs
         after the server said 354 (and after the previous message's reply was read) and before
-        the first byte of the message: the journal records "data started" there, and the
-        final dot waits for the record to be durable (the awaitable the hook returns). A
-        refused envelope is raised here; the message's own outcome (phase MESSAGE: the
-        server may have stored it) comes through the returned awaitable.
+        the first byte of the message: the journal makes its "data started" record durable
+        there. A refused envelope is raised here; the message's own outcome (phase MESSAGE:
+        the server may have stored it) comes through the returned awaitable.
         `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort.
         """
         wire = self._require()
