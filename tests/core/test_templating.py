@@ -187,3 +187,24 @@ def test_sample_template_asset_renders_with_its_fields() -> None:
     assert compiled.fields <= {"email", "first_name", "last_name", "company", "city"}
     rendered = compiled.render(person(last_name="Doe"))
     assert rendered.html is not None and "Jane" in rendered.html and "ACME" in rendered.html
+
+
+def test_the_environment_globals_work_from_a_plain_dict() -> None:
+    """Each part's globals are one plain dict (Jinja2's ChainMap cost a third of a render),
+    and what the environment offers (range, namespace, cycler) still renders."""
+    compiled = CompiledTemplate(
+        Template(
+            subject="{{ first_name }}",
+            body=(
+                "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+                "{% endfor %}{{ ns.n }} {% set c = cycler('a', 'b') %}{{ c.next() }}{{ c.next() }}"
+                " {{ company }}\n"
+            ),
+        )
+    )
+    for part in (compiled.subject, compiled.text):
+        assert part is not None and part.template is not None
+        assert type(part.template.globals) is dict
+        assert {"range", "namespace", "cycler"} <= part.template.globals.keys()
+    assert compiled.render(person()).text == "3 ab ACME\n"
+    assert compiled.render(person(company="Initech")).text == "3 ab Initech\n"
