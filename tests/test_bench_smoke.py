@@ -110,10 +110,11 @@ def test_big_lists_of_two_sizes_are_reported_side_by_side_with_the_linear_target
     )
     mib = 1 << 20
     extras = [
-        Extra("import", "import 1,000", 2.0, 50 * mib, size=1000),
+        Extra("import", "import 1,000 (upload)", 1.5, 40 * mib, size=1000),
+        Extra("import-streamed", "import 1,000", 2.0, 50 * mib, size=1000),
         Extra("dry-run", "dry 1,000", 3.0, 60 * mib, size=1000),
         Extra("big-send", "send 1,000", 4.0, 70 * mib, size=1000),
-        Extra("import", "import 10,000", 23.0, 80 * mib, size=10_000),
+        Extra("import-streamed", "import 10,000", 23.0, 80 * mib, size=10_000),
         Extra("dry-run", "dry 10,000", 30.0, 310 * mib, size=10_000),
         Extra("big-send", "send 10,000", 40.0, 90 * mib, size=10_000),
     ]
@@ -124,6 +125,21 @@ def test_big_lists_of_two_sizes_are_reported_side_by_side_with_the_linear_target
     assert "11.5× (23.0 s vs 2.0 s) | **no** |" in text
     assert "| 10,000-recipient dry run under 300 MB peak RSS | 310 MB | **no** |" in text
     assert "| 10,000-recipient campaign sent under 300 MB peak RSS | 90 MB | yes |" in text
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_import_client_reads_the_list_as_the_app_or_the_cli_does(
+    tmp_path: Path, streamed: bool
+) -> None:
+    import json
+
+    work = make_workload(tmp_path, 50)
+    argv = [sys.executable, "-m", "bench.clients.import_csv", "--recipients", str(work.recipients)]
+    argv += ["--streamed"] if streamed else []
+    done = measure(argv, env=dict(os.environ), cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["recipients"], result["rejected"], result["duplicates"]) == (50, 0, 0)
 
 
 def test_big_sizes_on_the_command_line() -> None:

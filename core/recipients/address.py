@@ -8,7 +8,6 @@ import unicodedata
 from collections.abc import Sequence
 
 import idna
-from email_validator import EmailNotValidError, validate_email
 
 from core.errors import InputError
 
@@ -95,11 +94,47 @@ def validate_address(value: str) -> tuple[str, bool]:
     address = value.strip()
     if not address:
         raise InputError("no email address")
+    plain = _plainly_valid(address)
+    if plain is not None:
+        return plain, False
+    from email_validator import EmailNotValidError, validate_email  # 14 ms to import
+
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InputError(str(exc)) from exc
     return f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8)
+
+
+# email-validator's limits and reserved names (email_validator.rfc_constants and
+# SPECIAL_USE_DOMAIN_NAMES, version 2.4; tests/core/test_plain_address.py holds the two to
+# the same answers).
+_EMAIL_MAX = 254  # so the domain is within its 253 too
+_LABEL_MAX = 63
+_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+
+
+def _plainly_valid(address: str) -> str | None:
+    """`address` as email-validator would return it, when it surely accepts it; else None.
+
+    The common address (see `is_plain_address`) within the length limits, at a domain with
+    a dot, an alphabetic top-level label that is not a reserved name, and no `--` anywhere
+    (Punycode and its look-alikes go to email-validator). Its only change is the domain's
+    case. About 1 us against email-validator's 23 us: most of a large list's import.
+    """
+    if len(address) > _EMAIL_MAX or _PLAIN_ADDRESS.fullmatch(address) is None:
+        return None
+    local, _, domain = address.rpartition("@")
+    domain = domain.lower()
+    if "--" in domain:
+        return None
+    labels = domain.split(".")
+    top = labels[-1]
+    if len(labels) < 2 or not top.isalpha() or top in _SPECIAL_USE:
+        return None
+    if any(len(label) > _LABEL_MAX for label in labels):
+        return None
+    return f"{local}@{domain}"
 
 
 def identity(email: str) -> str:
