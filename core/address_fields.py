@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.headerregistry import Address
 
-from email_validator import EmailNotValidError, validate_email
-
-from core.errors import IssueKind, MergeError
+from core.errors import InputError, IssueKind, MergeError
 from core.headers import SMTP_POLICY, check_header_value, parse_address_list
+from core.recipients.address import checked_address
 
 __all__ = [
     "DATA_CLOSE",
@@ -152,18 +151,18 @@ def _one_address(value: str, part: str, *, bare: bool) -> Address:
         local, domain = _checked_spec(found.addr_spec, part)
         return Address(display_name=found.display_name, username=local, domain=domain)
     try:
-        info = validate_email(value, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as exc:
+        local, domain, _ = checked_address(value)
+    except InputError as exc:
         raise _error(part, f"{value!r} from the data is not one valid address ({exc})") from exc
-    return Address(username=info.local_part, domain=info.ascii_domain)
+    return Address(username=local, domain=domain)
 
 
 def _checked_spec(spec: str, part: str) -> tuple[str, str]:
     try:
-        info = validate_email(spec, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as exc:
+        local, domain, _ = checked_address(spec)
+    except InputError as exc:
         raise _error(part, f"{spec!r} is not one valid address ({exc})") from exc
-    return info.local_part, info.ascii_domain
+    return local, domain
 
 
 def _item(skeleton: _Skeleton, item: str, part: str) -> MergedAddress | None:

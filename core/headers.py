@@ -10,9 +10,8 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from typing import TYPE_CHECKING, Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from core.errors import IssueKind, MergeError
+from core.errors import InputError, IssueKind, MergeError
+from core.recipients.address import checked_address
 
 __all__ = [
     "MAX_HEADER_CHARS",
@@ -205,16 +204,14 @@ def parse_address_list(value: str, *, part: str) -> tuple[Address, ...]:
 
 def _checked(address: Address, part: str) -> Address:
     try:
-        info = validate_email(address.addr_spec, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as exc:
+        local, domain, _ = checked_address(address.addr_spec)
+    except InputError as exc:
         raise MergeError(
             f"{part}: {address.addr_spec!r} is not a valid address ({exc})",
             kind=IssueKind.INVALID_ADDRESS,
             part=part,
         ) from exc
-    return Address(
-        display_name=address.display_name, username=info.local_part, domain=info.ascii_domain
-    )
+    return Address(display_name=address.display_name, username=local, domain=domain)
 
 
 def own_address(display_name: str, email: str, part: str) -> Address:

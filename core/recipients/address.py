@@ -14,6 +14,7 @@ from core.errors import InputError
 __all__ = [
     "EMAIL_COLUMN_NAMES",
     "NameColumns",
+    "checked_address",
     "detect_email_column",
     "detect_name_columns",
     "find_forbidden",
@@ -94,16 +95,27 @@ def validate_address(value: str) -> tuple[str, bool]:
     address = value.strip()
     if not address:
         raise InputError("no email address")
+    local, domain, smtputf8 = checked_address(address)
+    return f"{local}@{domain}", smtputf8
+
+
+def checked_address(address: str) -> tuple[str, str, bool]:
+    """(local part, domain in lowercase A-labels, needs SMTPUTF8) of one bare address.
+
+    email-validator's answer (syntax only; a non-ASCII local part allowed), without it for
+    the common address (see `_plainly_valid`). Raises `InputError` with its reason.
+    """
     plain = _plainly_valid(address)
     if plain is not None:
-        return plain, False
+        local, _, domain = plain.rpartition("@")
+        return local, domain, False
     from email_validator import EmailNotValidError, validate_email  # 14 ms to import
 
     try:
-        checked = validate_email(address, check_deliverability=False)
+        checked = validate_email(address, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise InputError(str(exc)) from exc
-    return f"{checked.local_part}@{checked.ascii_domain}", bool(checked.smtputf8)
+    return checked.local_part, checked.ascii_domain, bool(checked.smtputf8)
 
 
 # email-validator's limits and reserved names (email_validator.rfc_constants and
