@@ -1,7 +1,7 @@
 """Import and validate a recipients CSV the way the app does; prints rows and seconds as JSON.
 
 `python -m bench.clients.import_csv --recipients CSV`: `core.recipients.load_recipients`
-(decode, sniff, parse, validate every address with email-validator, drop duplicates), the
+(decode, sniff, parse, check every address as email-validator would, drop duplicates), the
 app's upload, which refuses a file over 50 MB. `--streamed`: the command line's way for a
 list of any size, `core.recipients.FileRecipients` (the same checks in one pass, the accepted
 rows spilled to a private temporary file instead of held in memory).
