@@ -85,6 +85,41 @@ def test_wan_proxy_carries_every_message_of_four_connections(
         assert stats.connections == 4
 
 
+@pytest.mark.slow
+def test_wan_proxy_delays_each_chunk_both_ways_and_passes_the_end_on() -> None:
+    """Every byte arrives, in order, no sooner than the delay each way; EOF goes through."""
+    import socket
+    import threading
+    import time
+
+    def echo(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data.upper())
+
+    delay_ms = 30
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=echo, args=(listener,), daemon=True).start()
+        argv = [sys.executable, "-m", "bench.wan_proxy", "--upstream-port"]
+        argv += [str(listener.getsockname()[1]), "--delay-ms", str(delay_ms)]
+        with (
+            SinkProcess(argv, env=_env(), cwd=ROOT) as proxy,
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as client,
+        ):
+            started = time.monotonic()
+            for chunk in (b"first,", b"second,", b"third" * 30_000):
+                client.sendall(chunk)
+            client.shutdown(socket.SHUT_WR)
+            received = bytearray()
+            while data := client.recv(65536):
+                if not received:
+                    first_reply = time.monotonic() - started
+                received += data
+    assert bytes(received) == b"FIRST,SECOND," + b"THIRD" * 30_000
+    assert first_reply >= 2 * delay_ms / 1000  # a round trip: the delay each way
+
+
 def test_wan_report_sets_ours_against_peers_and_the_floor() -> None:
     from bench.wan import WanSettings, wan_lines
 
