@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from core.errors import JournalWriteError
-from ui.cli import account, dkim, history, schedule, send, suppress, verify
+from ui.cli import account, campaign_run, dkim, history, schedule, send, suppress, verify
 from ui.cli.common import EXIT_ABORTED, EXIT_USAGE, CommandError
 
 __all__ = ["COMMANDS", "build_parser", "run"]
 
 # Each module exposes `register(subparsers)`, which adds its subcommand(s) and sets `func`.
-_MODULES = (verify, send, history, account, suppress, dkim, schedule)
+_MODULES = (verify, send, campaign_run, history, account, suppress, dkim, schedule)
 
 
 def build_parser() -> argparse.ArgumentParser:

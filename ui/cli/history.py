@@ -164,7 +164,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _retry_failed(args: argparse.Namespace) -> int:
-    from ui.cli.send import resume_campaign
+    from ui.cli.campaign_run import resume_campaign
 
     store = JournalStore()
     try:

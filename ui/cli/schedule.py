@@ -296,7 +296,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_due(args: argparse.Namespace) -> int:
-    from ui.cli.send import run_campaign
+    from ui.cli.campaign_run import run_campaign
 
     store = JournalStore()
     try:

@@ -6,19 +6,14 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from core.credentials import CredentialProvider
-from core.errors import InputError, IssueKind, MailerError
-from core.events import CampaignFinished, CampaignStatus
+from core.errors import InputError, IssueKind
 from core.mailmerge import load_mailmerge
-from core.models import Account, Credentials, SendSettings
-from core.pacing import parse_rate, suggested_settings
+from core.models import Account, Credentials
 from core.preflight import PreflightReport
-from core.presets import PRESETS, get_preset
 from core.recipients import ImportReport, load_recipients
 from core.recipients.source import (
     STREAMED_SUFFIXES,
@@ -27,12 +22,12 @@ from core.recipients.source import (
     first_recipient,
 )
 from core.schedule import LocalTime
-from storage.journal import JournalError, JournalStore
+from storage.journal import JournalStore
+from ui.cli.campaign_run import run_campaign
 from ui.cli.checks import print_checks
 from ui.cli.common import (
     EXIT_ABORTED,
     EXIT_OK,
-    EXIT_SOME_FAILED,
     EXIT_USAGE,
     CommandError,
     add_account_options,
@@ -40,15 +35,13 @@ from ui.cli.common import (
     resolve_credentials,
     saved_account,
 )
-from ui.cli.console import ConsoleProgress
 from ui.cli.dkim import dkim_domain_of, signer_for_account
-from ui.cli.schedule import add_schedule_options, schedule_lines, scheduled_settings, send_later
+from ui.cli.pacing_options import add_pacing_options, positive, send_settings
+from ui.cli.schedule import add_schedule_options, schedule_lines, send_later
 from ui.services.campaigns import (
-    CampaignSession,
     Draft,
     Prepared,
     dry_run,
-    effective_settings,
     limited,
     prepare,
 )
@@ -60,7 +53,7 @@ from ui.services.starting import (
     twin_message,
 )
 
-__all__ = ["exit_code", "register", "resume_campaign", "run_campaign"]
+__all__ = ["register"]
 
 _SHOW_REJECTED = 20
 _SHOW_ISSUES = 20
@@ -82,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--email-column", metavar="NAME", help="CSV column holding the address")
     send.add_argument("--encoding", metavar="ENC", help="CSV encoding if not UTF-8 (cp1252...)")
     add_account_options(send)
-    _add_pacing_options(send)
+    add_pacing_options(send)
     add_schedule_options(send)
     send.add_argument("--dry-run", action="store_true", help="render every message, send none")
     send.add_argument(
@@ -96,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="spam-check the first message (SpamAssassin's local rules if installed, else "
         "built-in checks) and show the deliverability notes; only warns, never blocks",
     )
-    send.add_argument("--limit", type=_positive, metavar="N", help="only the first N recipients")
+    send.add_argument("--limit", type=positive, metavar="N", help="only the first N recipients")
     send.add_argument("--yes", action="store_true", help="do not ask before sending")
     send.add_argument("--name", help="a name for the campaign (default: the template's name)")
     twin = send.add_mutually_exclusive_group()
@@ -113,112 +106,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     send.add_argument("--verbose", action="store_true", help="a line per accepted message")
     send.set_defaults(func=_send)
-
-    resume = subparsers.add_parser(
-        "resume",
-        help="resume an interrupted, paused or cancelled campaign",
-        description="Continue a campaign where it stopped. Recipients whose result was lost "
-        "in a crash are UNKNOWN and are not resent (see `resolve`).",
-    )
-    resume.add_argument("campaign_id", metavar="ID")
-    resume.add_argument(
-        "--accept-changes",
-        action="store_true",
-        help="resume even though the attachment files changed since the campaign started",
-    )
-    resume.add_argument("--verbose", action="store_true", help="a line per accepted message")
-    resume.set_defaults(func=_resume)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
-
-
-def _not_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be zero or more")
-    return value
-
-
-def _add_pacing_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("pacing")
-    group.add_argument(
-        "--delay-ms",
-        type=_not_negative,
-        metavar="N",
-        help="minimum time between the starts of two sends (default 1000)",
-    )
-    group.add_argument(
-        "--jitter-ms", type=_not_negative, metavar="N", help="random extra delay, 0..N ms"
-    )
-    group.add_argument(
-        "--max-attempts",
-        type=_positive,
-        metavar="N",
-        help="tries per recipient on temporary failures (default 5)",
-    )
-    group.add_argument(
-        "--max-reconnects",
-        type=_not_negative,
-        metavar="N",
-        help="reconnects in a row before the campaign pauses (default 5)",
-    )
-    group.add_argument(
-        "--daily-cap",
-        type=_positive,
-        metavar="N",
-        help="messages per rolling 24 h (default: the provider preset's limit)",
-    )
-    group.add_argument(
-        "--connections",
-        type=_positive,
-        metavar="K",
-        help="parallel connections (default 1; relays allow several, personal accounts 1)",
-    )
-    group.add_argument(
-        "--rate", type=_rate, metavar="N/s|N/min", help="at most N send starts, all connections"
-    )
-
-
-_PRESET_KEYS = frozenset(preset.key for preset in PRESETS)
-
-
-def _rate(text: str) -> float:
-    try:
-        return parse_rate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _settings(args: argparse.Namespace, account: Account) -> SendSettings:
-    settings = SendSettings()
-    if account.preset in _PRESET_KEYS:  # a relay suggests connections, no delay and a rate
-        settings = suggested_settings(settings, get_preset(account.preset))
-    if args.delay_ms is not None:
-        settings = replace(settings, delay_ms=args.delay_ms)
-    if args.jitter_ms is not None:
-        settings = replace(settings, jitter_ms=args.jitter_ms)
-    if args.max_attempts is not None:
-        settings = replace(settings, retry=replace(settings.retry, max_attempts=args.max_attempts))
-    if args.max_reconnects is not None:
-        retry = replace(settings.retry, max_reconnects=args.max_reconnects)
-        settings = replace(settings, retry=retry)
-    if args.daily_cap is not None:
-        settings = replace(settings, daily_cap=args.daily_cap)
-    settings = scheduled_settings(args, settings)
-    if args.connections is not None:
-        settings = replace(settings, connections=args.connections)
-    if args.rate is not None:
-        settings = replace(settings, rate_per_minute=args.rate)
-    effective = effective_settings(settings, account)
-    if effective.connections < settings.connections and account.preset in _PRESET_KEYS:
-        note = get_preset(account.preset).connections_note
-        print(f"Using {effective.connections} connection(s). {note}", file=sys.stderr)
-    return effective
 
 
 def _email_column_from_to(to: str | None) -> str | None:
@@ -378,7 +265,7 @@ def _send(args: argparse.Namespace) -> int:
         account=account,
         template=mailmerge.template,
         recipients=limited(people, args.limit),
-        settings=_settings(args, account),
+        settings=send_settings(args, account),
         base_dir=mailmerge.base_dir or Path.cwd(),
         name=args.name or Path(args.template).stem,
         source=Path(args.recipients).name,
@@ -416,7 +303,7 @@ def _send(args: argparse.Namespace) -> int:
                 choose=choose,
                 preview=preview,
                 secrets=secrets,
-                run=_run,
+                run=run_campaign,
             )
         start = start_campaign(
             store, draft, prepared=prepared, choose=choose, confirm=confirm, secrets=secrets
@@ -427,7 +314,7 @@ def _send(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         print(f"Campaign {started.campaign_id} created: {len(draft.recipients):,} recipients.")
         signer = signer_for_account(started.prepared.draft.account, args.account)
-        return _run(
+        return run_campaign(
             store, started.campaign_id, started.credentials, verbose=args.verbose, signer=signer
         )
     finally:
@@ -446,115 +333,3 @@ def _dry_run(prepared: Prepared) -> int:
         print("First message:")
         print("  | " + "\n  | ".join(text.split("\n")[:_PREVIEW_LINES]))
     return EXIT_OK
-
-
-def _run(
-    store: JournalStore,
-    campaign_id: str,
-    credentials: Credentials | CredentialProvider | None,
-    *,
-    verbose: bool = False,
-    accept_changes: bool = False,
-    signer: Callable[[bytes], bytes] | None = None,
-) -> int:
-    progress = ConsoleProgress(verbose=verbose)
-    try:
-        session = CampaignSession(
-            store,
-            campaign_id,
-            credentials,
-            sink=progress,
-            stop_on_pause=True,
-            accept_changes=accept_changes,
-            signer=signer,
-        )
-    except (JournalError, MailerError) as exc:
-        raise CommandError(str(exc)) from None
-    try:
-        finished = _run_event_loop(session.run())
-    except KeyboardInterrupt:
-        print(f"\nInterrupted. Resume with: python main.py resume {campaign_id}", file=sys.stderr)
-        return 130
-    return _summary(campaign_id, finished)
-
-
-run_campaign = _run  # the scheduled start (`run-due`) runs a claimed campaign the same way
-
-
-def _run_event_loop(main: Coroutine[Any, Any, CampaignFinished]) -> CampaignFinished:
-    """Run on uvloop when it is installed (it comes with NiceGUI's uvicorn), as the app does."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - e.g. Windows
-        return asyncio.run(main)
-    return uvloop.run(main)
-
-
-def exit_code(finished: CampaignFinished) -> int:
-    """0 all accepted, 1 some failed/unknown/left, 3 aborted or cancelled."""
-    if finished.status in {CampaignStatus.ABORTED, CampaignStatus.CANCELLED}:
-        return EXIT_ABORTED
-    if finished.failed or finished.unknown or finished.pending:
-        return EXIT_SOME_FAILED
-    return EXIT_OK
-
-
-def _summary(campaign_id: str, finished: CampaignFinished) -> int:
-    print(
-        f"Campaign {campaign_id} {finished.status.value}: {finished.sent:,} accepted by the "
-        f"server, {finished.failed:,} failed, {finished.unknown:,} unknown, "
-        f"{finished.pending:,} not sent."
-        + (f" {finished.skipped:,} skipped (suppression list)." if finished.skipped else "")
-    )
-    if finished.reason:
-        print(f"Reason: {finished.reason}")
-    if finished.hint:
-        print(f"Hint: {finished.hint}")
-    if finished.pending:
-        print(f"Resume with: python main.py resume {campaign_id}")
-    if finished.unknown:
-        print(f"Unknown results: python main.py resolve {campaign_id} --resend | --mark-sent")
-    if finished.failed:
-        print(f"Details: python main.py export {campaign_id} --status failed --out failed.csv")
-    return exit_code(finished)
-
-
-def _resume(args: argparse.Namespace) -> int:
-    return resume_campaign(
-        args.campaign_id, verbose=args.verbose, accept_changes=args.accept_changes
-    )
-
-
-def resume_campaign(
-    campaign_id: str, *, verbose: bool = False, accept_changes: bool = False
-) -> int:
-    """Continue a stored campaign where it stopped; returns the exit code."""
-    store = JournalStore()
-    try:
-        try:
-            record = store.campaign(campaign_id)
-        except JournalError as exc:
-            raise CommandError(str(exc)) from None
-        counts = store.counts(record.id)
-        if not counts.remaining:
-            print(
-                f"Campaign {record.id}: nothing left to send ({counts.sent} accepted, "
-                f"{counts.failed} failed, {counts.unknown} unknown)."
-            )
-            return EXIT_OK if not (counts.failed or counts.unknown) else EXIT_SOME_FAILED
-        print(
-            f"Resuming campaign {record.id}: {counts.remaining:,} to send, {counts.done:,} "
-            "already settled."
-        )
-        credentials = resolve_credentials(record.account)
-        signer = signer_for_account(record.account)
-        return _run(
-            store,
-            record.id,
-            credentials,
-            verbose=verbose,
-            accept_changes=accept_changes,
-            signer=signer,
-        )
-    finally:
-        store.close()
