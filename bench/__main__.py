@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     wan: list[str] = []
     wan_runs: list[Run] = []
     if args.wan.delay_ms > 0:
-        wan_runs, wan_skipped = run_wan(args.wan, peers, workload, progress)
-        wan = wan_lines(wan_runs, args.wan, wan_skipped)
+        wan_runs, wan_skipped, round_trip = run_wan(args.wan, peers, workload, progress)
+        wan = wan_lines(wan_runs, args.wan, wan_skipped, round_trip=round_trip)
     versions = dict(peers.versions)
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         versions["uvloop"] = importlib.metadata.version("uvloop")

@@ -9,7 +9,9 @@ across messages: the final dot travels with the next envelope).
 
 from __future__ import annotations
 
+import socket
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ __all__ = [
     "WanClient",
     "WanSettings",
     "floor",
+    "measure_round_trip",
     "run_wan",
     "wan_lines",
     "wan_targets",
@@ -36,6 +39,8 @@ _ONE_CONNECTION_AIM = 2.0
 _FOUR_CONNECTION_RATIO = 2.0  # ours (4 connections) / Nodemailer pool of four, all at once
 _FLOOR_SHARE = 0.8  # ours at least 80 % of the round-trip floor
 _OURS_MIN_N = 1_000
+_RTT_SAMPLES = 20  # NOOPs timed through the proxy before the runs
+_RTT_TIMEOUT = 10.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +90,35 @@ def floor(delay_ms: float, connections: int) -> float:
     return connections / (2 * delay_ms / 1000.0) if delay_ms > 0 else 0.0
 
 
+def measure_round_trip(port: int, *, samples: int = _RTT_SAMPLES) -> float:
+    """Seconds a NOOP takes to be answered through the proxy at `port` (median of `samples`).
+
+    What every client really faces: the proxy's two delays, its own time and the sink's.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=_RTT_TIMEOUT) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn.makefile("rb") as replies:
+            replies.readline()  # the greeting
+            times: list[float] = []
+            for _ in range(samples):
+                asked = time.perf_counter()
+                conn.sendall(b"NOOP\r\n")
+                replies.readline()
+                times.append(time.perf_counter() - asked)
+            conn.sendall(b"QUIT\r\n")
+    return statistics.median(times)
+
+
 def run_wan(
     settings: WanSettings,
     peers: Peers,
     workloads: Callable[[int], Workload],
     progress: Callable[[str], None],
-) -> tuple[list[Run], dict[str, str]]:
-    """Every WAN client through the proxy, `reps` times in rotating order; skipped: reasons."""
+) -> tuple[list[Run], dict[str, str], float]:
+    """Every WAN client through the proxy, `reps` times in rotating order.
+
+    Returns the runs, why clients were skipped, and the proxy's measured round trip (s).
+    """
     runs: list[Run] = []
     skipped: dict[str, str] = {}
     by_key = {c.key: c for c in BASE_CLIENTS}
@@ -110,6 +137,8 @@ def run_wan(
         proxy_argv = [PY, "-m", "bench.wan_proxy", "--upstream-port", str(sink.port)]
         proxy_argv += ["--delay-ms", str(settings.delay_ms)]
         with SinkProcess(proxy_argv, env=env, cwd=ROOT) as proxy:
+            round_trip = measure_round_trip(proxy.port)
+            progress(f"wan {settings.delay_ms:g} ms     round trip {round_trip * 1000:.1f} ms")
             for rep in range(settings.reps):
                 shift = rep % max(1, len(runnable))
                 for client in runnable[shift:] + runnable[:shift]:
@@ -123,7 +152,7 @@ def run_wan(
                     progress(
                         f"wan {settings.delay_ms:g} ms     rep {rep + 1}  {client.key:18s} {shown}"
                     )
-    return runs, skipped
+    return runs, skipped, round_trip
 
 
 def _median(runs: Sequence[Run], key: str) -> float | None:
@@ -170,15 +199,28 @@ def wan_targets(runs: Sequence[Run], settings: WanSettings) -> list[tuple[str, s
     return out
 
 
-def wan_lines(runs: Sequence[Run], settings: WanSettings, skipped: dict[str, str]) -> list[str]:
-    """The WAN section of the report."""
+def wan_lines(
+    runs: Sequence[Run],
+    settings: WanSettings,
+    skipped: dict[str, str],
+    *,
+    round_trip: float | None = None,
+) -> list[str]:
+    """The WAN section of the report (`round_trip`: the proxy's, measured, in seconds)."""
     rtt = 2 * settings.delay_ms
+    measured = (
+        f" A NOOP through the proxy to the sink took {round_trip * 1000:.1f} ms (median of "
+        f"{_RTT_SAMPLES}, before the runs): what each round trip really costs every client."
+        if round_trip is not None
+        else ""
+    )
     lines = [
         f"## Over a network: {settings.delay_ms:g} ms each way ({rtt:g} ms round trip)",
         "",
         f"`bench/wan_proxy.py` in front of the fast sink. Ours sent {settings.n:,} messages, "
         f"the peers {settings.peer_n:,}; {settings.reps} run(s) each, taking turns. **Floor**: "
-        "messages per second at one round trip per message per connection.",
+        f"messages per second at one round trip ({rtt:g} ms) per message per connection."
+        + measured,
         "",
         "| Client | msgs/s (median) | min – max | floor | share of floor | ours ÷ client |",
         "|---|---:|---:|---:|---:|---:|",

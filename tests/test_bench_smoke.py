@@ -120,6 +120,16 @@ def test_wan_proxy_delays_each_chunk_both_ways_and_passes_the_end_on() -> None:
     assert first_reply >= 2 * delay_ms / 1000  # a round trip: the delay each way
 
 
+@pytest.mark.slow
+def test_round_trip_through_the_proxy_is_measured_with_the_sink(sink: SinkProcess) -> None:
+    from bench.wan import measure_round_trip
+
+    proxy_argv = [sys.executable, "-m", "bench.wan_proxy", "--upstream-port", str(sink.port)]
+    with SinkProcess([*proxy_argv, "--delay-ms", "15"], env=_env(), cwd=ROOT) as proxy:
+        round_trip = measure_round_trip(proxy.port, samples=5)
+    assert 0.030 <= round_trip < 5.0  # the delay each way, at the least; an answer, at the most
+
+
 def test_wan_report_sets_ours_against_peers_and_the_floor() -> None:
     from bench.wan import WanSettings, wan_lines
 
@@ -131,7 +141,8 @@ def test_wan_report_sets_ours_against_peers_and_the_floor() -> None:
         Run("wan", "ours-4", 0, 1000, count=1000, window=12.5),  # 80 msgs/s, floor 100
         Run("wan", "nodemailer-pool", 0, 300, count=300, window=30.0),  # 10 msgs/s
     ]
-    text = "\n".join(wan_lines(runs, settings, {}))
+    text = "\n".join(wan_lines(runs, settings, {}, round_trip=0.0408))
+    assert "one round trip (40 ms)" in text and "took 40.8 ms (median of 20" in text
     assert "| 25.0 | 80% |" in text and "| 100.0 | 80% |" in text
     assert "2.00×" in text  # ours ÷ Nodemailer pool of one
     assert "Nodemailer pool of four ≥ 2.0× | not measured" in text
