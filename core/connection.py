@@ -46,9 +46,8 @@ class _Abandoned(Exception):
 class Connection:
     """One SMTP connection of a campaign and what is in flight on it."""
 
-    def __init__(self, campaign: CampaignRunner, number: int, transport: TransportLike) -> None:
+    def __init__(self, campaign: CampaignRunner, transport: TransportLike) -> None:
         self.campaign = campaign
-        self.number = number
         self.transport = transport
         self.flight: _Flight | None = None
         self.session_failures = 0

@@ -130,8 +130,8 @@ class CampaignRunner:
             size=settings.batch_size, pause=settings.batch_pause, window=settings.window
         )
         count = max(1, settings.connections) if connect is not None else 1
-        self.connections = [Connection(self, 0, transport)] + [
-            Connection(self, n, connect()) for n in range(1, count) if connect is not None
+        self.connections = [Connection(self, transport)] + [
+            Connection(self, connect()) for _ in range(1, count) if connect is not None
         ]
         self.control = Control.RUN
         self.status = CampaignStatus.DRAFT
