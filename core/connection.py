@@ -52,11 +52,22 @@ class Connection:
         self.flight: _Flight | None = None
         self.session_failures = 0
         self.on_connection = 0  # messages sent over the current connection
-        self.prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message) built ahead
+        # The recipient this connection takes next, reserved and built while the current
+        # message's replies are on the way (`_prepare_next`); a head start only.
+        self.reserved: WorkItem | None = None
+        self.prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message)
         self.followups: list[tuple[SMTPError, Classification]] = []
+        self.done = False  # `work` returned: nothing more is reserved
 
     async def work(self) -> Stop:
         """Take the next due recipient, pace, send; until the campaign is done or stops."""
+        try:
+            return await self._work()
+        finally:
+            self.done = True
+            self._release()
+
+    async def _work(self) -> Stop:
         campaign, journal = self.campaign, self.campaign.journal
         while True:
             stop = await campaign.honor_controls(self)
@@ -64,7 +75,7 @@ class Connection:
                 await self.settle()
                 return campaign.stopped or stop
             now = campaign.clock.now()
-            if journal.next_due(now) is None:
+            if self.reserved is None and journal.next_due(now) is None:
                 await self.settle()
                 if campaign.stopped is not None:
                     continue
@@ -96,6 +107,7 @@ class Connection:
                 continue
             if campaign.outside_schedule():  # the window may have closed during the delay
                 continue
+            self._release()  # this connection's own reservation comes first, if still due
             item = journal.next_due(campaign.clock.now())  # taken now: no await until claimed
             if item is not None and not self._skip_suppressed(item):
                 await self._attempt(item)
@@ -110,7 +122,9 @@ class Connection:
         await self._followups()
 
     async def close(self) -> None:
-        """Record what is in flight, then close the connection (QUIT if it still stands)."""
+        """Record what is in flight, then close the connection (QUIT if it still stands); what
+        it reserved is given back (it may wait a while: the others may send it)."""
+        self._release()
         await self.settle()
         with contextlib.suppress(SMTPError):
             await self.transport.close()
@@ -204,7 +218,7 @@ class Connection:
             campaign.outside_schedule()  # the batch's last one: hold the others' envelopes now
 
         if campaign.pacer.free:
-            asyncio.get_running_loop().call_soon(self._prebuild, item.seq)
+            asyncio.get_running_loop().call_soon(self._prepare_next)
         try:
             reply = await self.transport.submit(
                 campaign.sender,
@@ -244,18 +258,31 @@ class Connection:
         self.campaign.outcomes.sent(flight.item, reply.code, reply.text, flight.message_id, elapsed)
         self.session_failures = 0
 
-    def _prebuild(self, after_seq: int) -> None:
-        """Build the next message while this one's replies are on the way (a head start only)."""
+    def _prepare_next(self) -> None:
+        """Reserve and build the next message while this one's replies are on the way.
+
+        Reserved, so that with several connections the one built ahead is the one this
+        connection sends next (another would take it otherwise, and every message would be
+        built between a final dot and the next envelope). A head start only: the reservation
+        is given back when the connection takes its next recipient or stops.
+        """
         campaign = self.campaign
-        if not campaign.running():
+        if self.done or self.reserved is not None or not campaign.running():
             return
-        following = campaign.journal.peek_pending(after_seq)
+        following = campaign.journal.next_due(campaign.clock.now())
         if following is None:
             return
+        campaign.journal.reserve(following)
+        self.reserved = following
         try:
             self.prebuilt = (following.seq, campaign.builder.build(following.recipient))
         except InputError:
             self.prebuilt = None
+
+    def _release(self) -> None:
+        reserved, self.reserved = self.reserved, None
+        if reserved is not None:
+            self.campaign.journal.release(reserved)
 
     # -- failures -----------------------------------------------------------------------------
 

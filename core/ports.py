@@ -79,8 +79,11 @@ class CampaignJournal(Protocol):
     def next_due(self, now: float) -> WorkItem | None:
         """The next recipient to try: a deferred one whose time has come, else a pending one."""
 
-    def peek_pending(self, after_seq: int) -> WorkItem | None:
-        """The first pending recipient after `after_seq`, to prepare it ahead (a hint only)."""
+    def reserve(self, item: WorkItem) -> None:
+        """Keep `item` (a due one) from `next_due` while a connection prepares it ahead."""
+
+    def release(self, item: WorkItem) -> None:
+        """Give a reservation back: `next_due` may hand the recipient out again."""
 
     def next_wake(self) -> float | None:
         """When the earliest deferred recipient is due, or None if none is deferred."""

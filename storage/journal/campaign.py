@@ -102,7 +102,7 @@ class SqliteCampaignJournal:
         self._sent: list[tuple[WorkItem, Outcome]] = []  # accepted results, unwritten
         self._behind: asyncio.Handle | None = None  # writes `_sent` when the loop is idle
         self._data_seqs: set[int] = set()  # data-start recorded, result not yet
-        self._claimed: set[int] = set()  # intent noted, result not yet: in flight somewhere
+        self._claimed: set[int] = set()  # reserved, or intent noted and no result yet
         self._upcoming: deque[WorkItem] = deque()  # pending recipients, in seq order
         self._wake: float | None = None  # when the first deferred recipient is due
         self._wake_known = False
@@ -195,6 +195,15 @@ class SqliteCampaignJournal:
         """Note the intent and claim the recipient; the next commit writes it (see above)."""
         self._intents[item.seq] = (item.seq, message_id, at)
         self._claimed.add(item.seq)
+
+    def reserve(self, item: WorkItem) -> None:
+        """Keep `item` from `next_due` while one connection prepares it (in memory only)."""
+        self._claimed.add(item.seq)
+
+    def release(self, item: WorkItem) -> None:
+        """Give back a reservation: `next_due` may hand the recipient out again."""
+        if item.seq not in self._intents and item.seq not in self._data_seqs:
+            self._claimed.discard(item.seq)
 
     def data_started(self, item: WorkItem, at: float) -> None:
         """Durable (fsynced) before it returns, with everything noted before it."""

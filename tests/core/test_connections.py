@@ -7,6 +7,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,33 @@ async def test_four_connections_send_every_recipient_exactly_once(
         assert sorted(handle.recorder.recipients()) == emails  # each once, none skipped
         assert handle.recorder.connections == 4
         assert len(h.of(MessageSending)) == 60
+    finally:
+        await handle.close()
+
+
+async def test_each_connection_sends_the_message_it_built_ahead(tmp_path: Path) -> None:
+    """The next message is built while the replies are on the way, and with four connections
+    it is the one this connection sends next: every message is built exactly once (another
+    connection used to take it first, so most were built again between a dot and the next
+    envelope)."""
+    handle = await start_server("plain", recorder=PipeliningRecorder(), auth=False)
+    try:
+        emails = [f"r{n:03d}@example.com" for n in range(80)]
+        h = _campaign(handle, tmp_path, emails)
+        builds: Counter[str] = Counter()
+        builder = h.runner.builder
+        build = builder.build
+
+        def counted(recipient: Any) -> Any:
+            builds[recipient.email] += 1
+            return build(recipient)
+
+        builder.build = counted  # type: ignore[method-assign]
+        finished = await h.runner.run()
+        assert finished.status is CampaignStatus.FINISHED
+        assert sorted(handle.recorder.recipients()) == emails  # each once, none skipped
+        assert handle.recorder.connections == 4
+        assert builds == Counter(emails)  # built once each: none built twice, none wasted
     finally:
         await handle.close()
 
