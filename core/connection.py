@@ -18,13 +18,21 @@ from core.events import CampaignStatus, MessageSending, MessageSkipped, Reconnec
 from core.models import RecipientStatus
 from core.outcomes import Stop
 from core.pacing import DAY, backoff
-from core.ports import BuiltMessageLike, Outcome, PendingReply, TransportLike, WorkItem
+from core.ports import (
+    BuiltMessageLike,
+    Envelope,
+    Outcome,
+    PendingReply,
+    TransportLike,
+    WorkItem,
+)
 
 if TYPE_CHECKING:
     from core.engine import CampaignRunner
 
 __all__ = ["Connection"]
 
+_PENDING = RecipientStatus.PENDING
 _IDLE_POLL = 0.05  # seconds a connection with nothing to take waits for the others
 
 
@@ -37,6 +45,16 @@ class _Flight:
     started: float  # monotonic
     reply: PendingReply
     recorded: bool = False
+
+
+@dataclass(slots=True)
+class _Next:
+    """A message about to go: built, its intent noted, its envelope worked out."""
+
+    item: WorkItem
+    built: BuiltMessageLike
+    started: float  # monotonic
+    envelope: Envelope
 
 
 class _Abandoned(Exception):
@@ -56,6 +74,7 @@ class Connection:
         # message's replies are on the way (`_prepare_next`); a head start only.
         self.reserved: WorkItem | None = None
         self.prebuilt: tuple[int, BuiltMessageLike] | None = None  # (seq, message)
+        self.next: _Next | None = None  # chosen while the last data went: its envelope too
         self.followups: list[tuple[SMTPError, Classification]] = []
         self.done = False  # `work` returned: nothing more is reserved
 
@@ -179,26 +198,50 @@ class Connection:
 
     async def _attempt(self, item: WorkItem) -> None:
         campaign = self.campaign
-        clock, journal = campaign.clock, campaign.journal
-        recipient = item.recipient
-        now = clock.now()
         prebuilt, self.prebuilt = self.prebuilt, None
         try:
             if prebuilt is not None and prebuilt[0] == item.seq:
                 built = prebuilt[1]
             else:
-                built = campaign.builder.build(recipient)
+                built = campaign.builder.build(item.recipient)
         except InputError as exc:
             campaign.outcomes.unbuildable(item, exc)
             return
-        journal.intent(item, built.message_id, clock.now())  # the send starts now
-        campaign.emit(MessageSending(item.seq, recipient.email, item.attempts + 1, now))
-        started = clock.monotonic()
+        await self._send(_Next(item, built, self._begin(item, built), self._envelope(item, built)))
+        # The next messages whose envelopes rode behind a final dot, one after another.
+        while (following := self.next) is not None:
+            self.next = None
+            if not self.transport.connected:  # the dot's write failed: it never went out
+                now = campaign.clock.now()
+                campaign.journal.result(following.item, Outcome(_PENDING, now, counted=False))
+                return
+            await self._send(following)
+
+    def _begin(self, item: WorkItem, built: BuiltMessageLike) -> float:
+        """Note the intent (the send starts now) and say so; the monotonic start."""
+        campaign = self.campaign
+        now = campaign.clock.now()
+        campaign.journal.intent(item, built.message_id, now)
+        campaign.emit(MessageSending(item.seq, item.recipient.email, item.attempts + 1, now))
+        return campaign.clock.monotonic()
+
+    def _envelope(self, item: WorkItem, built: BuiltMessageLike) -> Envelope:
         # The envelope is what the message was built for (a mailmerge TO may differ from the
         # recipient's column); the recipient's own address leads when it is part of it.
+        recipient = item.recipient
         envelope = built.envelope_recipients or (recipient.email,)
         primary = recipient.email if recipient.email in envelope else envelope[0]
-        extra = tuple(address for address in envelope if address != primary)
+        return Envelope(
+            self.campaign.sender,
+            primary,
+            built.smtputf8 or recipient.needs_smtputf8,
+            tuple(address for address in envelope if address != primary),
+        )
+
+    async def _send(self, message: _Next) -> None:
+        campaign = self.campaign
+        clock, journal = campaign.clock, campaign.journal
+        item, envelope = message.item, message.envelope
         previous = self.flight
         self.flight = None
 
@@ -217,27 +260,62 @@ class Connection:
             campaign.schedule.record_send(at)  # counted as its bytes go: no batch overshoots
             campaign.outside_schedule()  # the batch's last one: hold the others' envelopes now
 
-        if campaign.pacer.free:
+        def ahead() -> Envelope | None:
+            self.next = self._choose_next()
+            return None if self.next is None else self.next.envelope
+
+        free = campaign.pacer.free
+        if free:
             asyncio.get_running_loop().call_soon(self._prepare_next)
         try:
             reply = await self.transport.submit(
-                campaign.sender,
-                primary,
-                built.payload,
-                smtputf8=built.smtputf8 or recipient.needs_smtputf8,
+                envelope.sender,
+                envelope.recipient,
+                message.built.payload,
+                smtputf8=envelope.smtputf8,
                 on_data_start=data_started,
-                extra_recipients=extra,
+                extra_recipients=envelope.extra_recipients,
+                ahead=ahead if free else None,
             )
         except SMTPError as exc:
             if previous is not None:
                 self._record(previous)
             self._failure(item, exc)
         except _Abandoned:  # the connection was dropped before any byte of the message
-            journal.result(item, Outcome(RecipientStatus.PENDING, clock.now(), counted=False))
+            journal.result(item, Outcome(_PENDING, clock.now(), counted=False))
         else:
-            self.flight = _Flight(item, built.message_id, started, reply)
+            self.flight = _Flight(item, message.built.message_id, message.started, reply)
             self.on_connection += 1
         await self._followups()
+
+    def _choose_next(self) -> _Next | None:
+        """Once this message's data-start is durable: the next one, built ahead, when nothing
+        would hold it, so that its envelope goes with this final dot (one write, not two).
+
+        Only what the loop would do anyway, without waiting: no delay or rate (the pacer is
+        free), no daily cap to count, the campaign running, no failure to follow up, the
+        per-connection limit not reached, and the recipient reserved is still the next due.
+        """
+        campaign, prebuilt = self.campaign, self.prebuilt
+        limit = campaign.settings.messages_per_connection
+        if (
+            prebuilt is None
+            or self.followups
+            or not campaign.pacer.free
+            or campaign.settings.daily_cap
+            or not campaign.running()
+            or (limit and self.on_connection + 2 > limit)  # this message is on_connection + 1
+        ):
+            return None
+        self._release()
+        item = campaign.journal.next_due(campaign.clock.now())
+        if item is None or item.seq != prebuilt[0]:
+            return None
+        self.prebuilt = None
+        built = prebuilt[1]
+        started = self._begin(item, built)
+        campaign.pacer.reserve(campaign.clock.monotonic())
+        return _Next(item, built, started, self._envelope(item, built))
 
     def _record(self, flight: _Flight) -> None:
         """Record a flight whose reply is in (sent or not); async consequences wait in line."""
@@ -274,6 +352,9 @@ class Connection:
             return
         campaign.journal.reserve(following)
         self.reserved = following
+        suppression = campaign.suppression
+        if suppression is not None and suppression.reason_for(following.recipient.email):
+            return  # the loop skips it, with its reason; nothing to build
         try:
             self.prebuilt = (following.seq, campaign.builder.build(following.recipient))
         except InputError:

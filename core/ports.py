@@ -16,6 +16,7 @@ __all__ = [
     "CampaignJournal",
     "Clock",
     "Counts",
+    "Envelope",
     "MessageBuilderLike",
     "Outcome",
     "PendingReply",
@@ -35,6 +36,16 @@ class WorkItem:
     recipient: Recipient
     attempts: int = 0  # counted attempts so far (deferrals)
     first_failure_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who a message goes from and to, as its SMTP envelope says."""
+
+    sender: str
+    recipient: str
+    smtputf8: bool = False
+    extra_recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +166,12 @@ class TransportLike(Protocol):
         smtputf8: bool = False,
         on_data_start: Callable[[], Awaitable[None] | None] | None = None,
         extra_recipients: Sequence[str] = (),
+        ahead: Callable[[], Envelope | None] | None = None,
     ) -> PendingReply:
         """Send up to the final dot; the reply comes through the future (read by the next
-        `submit`, whose envelope is pipelined behind that dot, or by `settle`)."""
+        `submit`, whose envelope is pipelined behind that dot, or by `settle`). `ahead`, asked
+        once the data-start hook passed, may name the next message: a transport that can
+        writes its envelope with this final dot, and the next `submit` must be for it."""
 
     async def settle(self) -> None:
         """Read the reply to the last final dot, if it is still to come."""

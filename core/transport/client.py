@@ -28,9 +28,10 @@ from core.errors import (
     SMTPError,
 )
 from core.models import Account, AuthMethod, Credentials, ProxyKind, Security
+from core.ports import Envelope
 from core.transport.certinfo import CertInfo, parse_certificate
 from core.transport.errors import translating
-from core.transport.pipeline import DataStartHook, Wire, envelope_groups
+from core.transport.pipeline import DataStartHook, Step, Wire, envelope_groups
 from core.transport.proxies import ProxyChoice, choose_proxy
 from core.transport.replies import Reply
 from core.transport.tls import build_tls_context
@@ -115,6 +116,7 @@ class SMTPTransport:
         self._smtp: aiosmtplib.SMTP | None = None  # while connecting and logging in
         self._wire: Wire | None = None  # after: the send path is ours (`core.transport.pipeline`)
         self._quoted_cache: dict[tuple[str, str], bytes] = {}
+        self._last_envelope: tuple[Envelope, list[list[Step]]] | None = None
         self.session = SessionInfo()
 
     # -- connection -------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class SMTPTransport:
                     command_timeout=account.timeouts.command,
                     data_timeout=account.timeouts.data,
                 )
+                self._last_envelope = None  # worked out for another connection's extensions
         except BaseException:
             smtp.close()
             raise
@@ -366,6 +369,7 @@ class SMTPTransport:
         smtputf8: bool = False,
         on_data_start: DataStartHook | None = None,
         extra_recipients: Sequence[str] = (),
+        ahead: Callable[[], Envelope | None] | None = None,
     ) -> asyncio.Future[Reply]:
         """Send up to the final dot; returns the reply to come (read by the next call or `settle`).
 
@@ -374,33 +378,60 @@ class SMTPTransport:
         recipients are sent only once the main recipient is accepted. `on_data_start` runs
         after the server said 354 (and after the previous message's reply was read) and before
         the first byte of the message: the journal makes its "data started" record durable
-        there. A refused envelope is raised here; the message's own outcome (phase MESSAGE:
-        the server may have stored it) comes through the returned awaitable.
-        `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort.
+        there. Then `ahead` may name the next message: its envelope goes in the same write as
+        this final dot (when it is one group: no Cc/Bcc), and the next call, which must be for
+        it, writes nothing before reading. A refused envelope is raised here; the message's
+        own outcome (phase MESSAGE: the server may have stored it) comes through the returned
+        awaitable. `extra_recipients` (Cc/Bcc of a mailmerge template) are best effort.
         """
         wire = self._require()
         try:
-            if smtputf8 and not self.supports("smtputf8"):
-                raise NotSupportedError(
-                    "the address needs SMTPUTF8 (a non-ASCII local part), which the server "
-                    "does not offer",
-                    phase=Phase.RCPT,
-                    recipient=recipient,
-                )
-            with translating(Phase.MAIL):
-                quoted = self._quoted(sender, "utf-8" if smtputf8 else "ascii")
-            groups = envelope_groups(
-                quoted_sender=quoted,
-                sender=sender,
-                recipient=recipient,
-                extra_recipients=extra_recipients,
-                smtputf8=smtputf8,
-                pipelining=wire.pipelining,
-            )
+            groups = self._envelope(Envelope(sender, recipient, smtputf8, tuple(extra_recipients)))
         except SMTPError:
             await wire.settle()  # nothing was written: the previous reply is read all the same
             raise
-        return await wire.submit(groups, recipient, payload, on_data_start=on_data_start)
+        hook = None
+        if ahead is not None:
+
+            def hook() -> Sequence[Step] | None:
+                following = ahead()
+                if following is None:
+                    return None
+                try:
+                    groups = self._envelope(following)
+                except SMTPError:
+                    return None  # raised by its own `submit`, with nothing written ahead
+                return groups[0] if len(groups) == 1 else None
+
+        return await wire.submit(
+            groups, recipient, payload, on_data_start=on_data_start, ahead=hook
+        )
+
+    def _envelope(self, envelope: Envelope) -> list[list[Step]]:
+        """The envelope's command groups (the last one is kept: the next call asks again)."""
+        known = self._last_envelope
+        if known is not None and known[0] == envelope:
+            return known[1]
+        wire = self._require()
+        if envelope.smtputf8 and not self.supports("smtputf8"):
+            raise NotSupportedError(
+                "the address needs SMTPUTF8 (a non-ASCII local part), which the server "
+                "does not offer",
+                phase=Phase.RCPT,
+                recipient=envelope.recipient,
+            )
+        with translating(Phase.MAIL):
+            quoted = self._quoted(envelope.sender, "utf-8" if envelope.smtputf8 else "ascii")
+        groups = envelope_groups(
+            quoted_sender=quoted,
+            sender=envelope.sender,
+            recipient=envelope.recipient,
+            extra_recipients=envelope.extra_recipients,
+            smtputf8=envelope.smtputf8,
+            pipelining=wire.pipelining,
+        )
+        self._last_envelope = (envelope, groups)
+        return groups
 
     async def settle(self) -> None:
         """Read the reply to the last final dot now, if it is still to come."""

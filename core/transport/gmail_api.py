@@ -34,6 +34,7 @@ from core.errors import (
     TimedOutError,
 )
 from core.models import Account, Credentials
+from core.ports import Envelope
 from core.transport.client import SessionInfo, StepCallback
 from core.transport.errors import translating
 from core.transport.proxies import https_proxy_url
@@ -166,11 +167,13 @@ class GmailAPITransport:
         smtputf8: bool = False,
         on_data_start: Callable[[], Awaitable[None] | None] | None = None,
         extra_recipients: Sequence[str] = (),
+        ahead: Callable[[], Envelope | None] | None = None,
     ) -> asyncio.Future[Reply]:
         """The engine's pipelined step, for an API with one request per message: the whole
         request is made here. A failure once the body went out (phase MESSAGE: Google may
         have it) comes through the returned future, as an SMTP final-dot reply would; an
-        earlier one is raised, as a refused envelope is."""
+        earlier one is raised, as a refused envelope is. `ahead` is never asked: nothing can
+        travel with a request ahead of its own."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         try:
             reply = await self.send(

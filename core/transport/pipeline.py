@@ -32,6 +32,7 @@ from core.transport.replies import Reply, ReplyFormatError, ReplyReader
 __all__ = [
     "SMTP_CLOSING",
     "SMTP_OK",
+    "AheadHook",
     "DataStartHook",
     "Step",
     "Wire",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 DataStartHook = Callable[[], Awaitable[None] | None]
+# Called once the data-start hook passed: the next message's envelope (its one group) to write
+# behind this message's final dot, in the same write, or None.
+AheadHook = Callable[[], "Sequence[Step] | None"]
 
 _SMTP_START_INPUT = 354
 SMTP_OK = 250
@@ -162,13 +166,17 @@ class Wire:
 
     `submit` sends one message up to its final dot and returns a future of the reply to it; the
     next `submit` writes its envelope behind that dot, then reads the dot's reply (resolving
-    the future) and its own replies in order. `settle` reads an outstanding reply on its own:
-    call it before waiting (pacing, the end of a run), so no result sits unread. Guarantees:
+    the future) and its own replies in order. When the caller already knows the next message
+    (`ahead`), its envelope goes in the same write as the final dot, and the next `submit`
+    (which must be for that envelope) writes nothing before reading. `settle` reads an
+    outstanding reply on its own: call it before waiting (pacing, the end of a run), so no
+    result sits unread. Guarantees:
     - `on_data_start` runs after the server's 354 and before the first byte of the message,
       and after the previous message's reply was read (the future is resolved by then);
     - a lost connection with a final dot unanswered fails that message with phase MESSAGE
       (the server may have stored it); an envelope that was never answered fails with its own
-      phase (nothing of the message was sent).
+      phase (nothing of the message was sent); an envelope written ahead whose `submit` does
+      not follow is abandoned by closing the connection (nothing of its message was sent).
     """
 
     def __init__(
@@ -184,6 +192,7 @@ class Wire:
         self._command_timeout = command_timeout
         self._data_timeout = data_timeout
         self._open: _Flight | None = None
+        self._ahead: bytes | None = None  # the next envelope, written behind the last dot
 
     @classmethod
     def take(
@@ -219,19 +228,28 @@ class Wire:
         payload: bytes,
         *,
         on_data_start: DataStartHook | None = None,
+        ahead: AheadHook | None = None,
     ) -> asyncio.Future[Reply]:
         """Send the envelope, and the message once the server said 354; return its reply's future.
 
         A refusal of the envelope is raised here (the previous message's future is resolved
         first, whatever happens); the message's own reply arrives through the future.
+        `ahead` (with PIPELINING) is asked for the next envelope once `on_data_start` passed.
         """
         previous, self._open = self._open, None
+        written, self._ahead = self._ahead, None
         try:
             if previous is not None and not self.pipelining:
                 await self._conclude(previous)
                 previous = None
             for number, group in enumerate(groups):
-                self._write(b"".join(step.command for step in group), group[0].phase)
+                lines = b"".join(step.command for step in group)
+                if number == 0 and written is not None:
+                    if lines != written:  # pragma: no cover - a caller's bug, never a message
+                        self.close()
+                        raise RuntimeError("the envelope written ahead is not this message's")
+                else:
+                    self._write(lines, group[0].phase)
                 if number == 0 and previous is not None:
                     await self._conclude(previous)  # it was written first, its reply comes first
                     previous = None
@@ -241,31 +259,42 @@ class Wire:
                 await self._conclude(previous)
             await self._after_refusal(exc)
             raise
-        if on_data_start is not None:
-            try:
+        following: Sequence[Step] | None = None
+        try:
+            if on_data_start is not None:
                 maybe = on_data_start()
                 if maybe is not None:
                     await maybe
-            except BaseException:
-                # The server waits for message text: anything we send now would be read as
-                # such. Drop the connection so no message, not even an empty one, is sent.
-                self.close()
-                raise
+            if ahead is not None and self.pipelining:
+                following = ahead()
+        except BaseException:
+            # The server waits for message text: anything we send now would be read as
+            # such. Drop the connection so no message, not even an empty one, is sent.
+            self.close()
+            raise
         flight = _Flight(recipient, asyncio.get_running_loop().create_future())
+        data = data_lines(payload) + b".\r\n"
+        envelope = b"".join(step.command for step in following) if following else None
         try:
-            self._write(data_lines(payload) + b".\r\n", Phase.MESSAGE)
+            self._write(data if envelope is None else data + envelope, Phase.MESSAGE)
         except SMTPError as exc:
             exc.recipient = recipient
             flight.reply.set_exception(exc)
             return flight.reply
-        self._open = flight
+        self._open, self._ahead = flight, envelope
         return flight.reply
 
     async def settle(self) -> None:
-        """Read the reply to the outstanding final dot, if any (its future gets it)."""
+        """Read the reply to the outstanding final dot, if any (its future gets it).
+
+        An envelope written ahead is abandoned: the connection is closed (after the dot's
+        reply), since the server may be waiting for that message's text.
+        """
         previous, self._open = self._open, None
         if previous is not None:
             await self._conclude(previous)
+        if self._ahead is not None:
+            self.close()
 
     async def _conclude(self, flight: _Flight) -> None:
         """Read `flight`'s reply into its future; never raises (a broken connection is closed)."""
@@ -346,6 +375,7 @@ class Wire:
     def close(self) -> None:
         """Drop the connection; a message whose reply was not read is lost (phase MESSAGE)."""
         flight, self._open = self._open, None
+        self._ahead = None
         self._reader.close()
         if flight is not None and not flight.reply.done():
             flight.reply.set_exception(

@@ -37,6 +37,7 @@ class JournalStore:
         self.path = path or data_dir() / JOURNAL_FILE
         ensure_private_dir(self.path.parent)
         self.conn = connect(self.path)
+        self._durable = False  # synchronous=NORMAL, as `connect` leaves it
         self._locks_dir = ensure_private_dir(self.path.parent / "locks")
 
     def close(self) -> None:
@@ -52,8 +53,10 @@ class JournalStore:
         """
         conn = self.conn
         try:
-            if durable:
-                conn.execute("PRAGMA synchronous=FULL")
+            if durable is not self._durable:  # set when it changes: a sending run makes one
+                # durable commit after another, and the PRAGMA costs a statement each time
+                conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+                self._durable = durable
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -63,9 +66,6 @@ class JournalStore:
                 raise
             else:
                 conn.execute("COMMIT")
-            finally:
-                if durable:
-                    conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):

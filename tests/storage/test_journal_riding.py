@@ -172,3 +172,23 @@ async def test_each_connection_keeps_its_own_message_in_flight(tmp_path: Path) -
         "data",
     ]
     journal.close()
+
+
+def test_durable_commits_run_with_synchronous_full_and_the_others_without(
+    tmp_path: Path,
+) -> None:
+    """FULL (the commit fsyncs the WAL) for a durable transaction, NORMAL otherwise, in any
+    order; the setting changes only when it must (a sending run commits durably each time)."""
+    store = JournalStore(tmp_path / "journal.sqlite3")
+    seen: list[tuple[bool, int]] = []
+    for durable in (True, True, False, False, True, False):
+        with store.transaction(durable=durable) as conn:
+            seen.append((durable, conn.execute("PRAGMA synchronous").fetchone()[0]))
+    assert seen == [(d, 2 if d else 1) for d in (True, True, False, False, True, False)]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    for _ in range(3):
+        with store.transaction(durable=True):
+            pass
+    assert statements == ["PRAGMA synchronous=FULL", *["BEGIN IMMEDIATE", "COMMIT"] * 3]
+    store.close()

@@ -1,0 +1,183 @@
+"""The next envelope in the same write as the final dot, when the engine already knows it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from core.events import CampaignStatus
+from core.models import Security, SendSettings
+from core.ports import Envelope
+from core.transport import SMTPTransport
+from core.transport.replies import ReplyReader
+from tests.conftest import account_for
+from tests.core.engine_kit import make_campaign, people
+from tests.core.test_cross_pipelining import ENVELOPE_OK, _lines, _raw
+from tests.core.test_pipelining import PAYLOAD, PipeliningRecorder, _greet, _read_data
+from tests.smtpd import USER, start_raw_server, start_server
+
+MAIL = b"MAIL FROM:<alice@example.com>\r\n"
+RCPT_TWO = b"RCPT TO:<two@example.com>\r\n"
+DATA = b"DATA\r\n"
+
+
+async def _until(condition: object, timeout: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition() and loop.time() < deadline:  # type: ignore[operator]
+        await asyncio.sleep(0.01)
+
+
+async def test_envelope_named_ahead_goes_out_with_the_final_dot() -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+    ) -> None:
+        await _greet(reader, writer)
+        await _lines(reader, 3)
+        writer.write(ENVELOPE_OK)
+        await writer.drain()
+        await _read_data(reader)
+        # Message two's envelope comes right behind the dot, before any reply to it.
+        seen.extend(await _lines(reader, 3))
+        writer.write(b"250 2.0.0 queued as 1\r\n" + ENVELOPE_OK)
+        await writer.drain()
+        seen.append(await _read_data(reader))
+        writer.write(b"250 2.0.0 queued as 2\r\n")
+        await writer.drain()
+        seen.append(await reader.readline())
+
+    raw, transport = await _raw(script)
+    try:
+        asked: list[str] = []
+
+        def ahead() -> Envelope:
+            asked.append("asked")
+            return Envelope(USER, "two@example.com")
+
+        first = await transport.submit(USER, "one@example.com", PAYLOAD, ahead=ahead)
+        assert asked == ["asked"]
+        await _until(lambda: len(raw.received) == 3)
+        assert raw.received == [MAIL, RCPT_TWO, DATA]  # before the client's next call
+        second = await transport.submit(USER, "two@example.com", PAYLOAD)
+        assert (await first).text == "2.0.0 queued as 1"
+        await transport.settle()
+        assert (await second).text == "2.0.0 queued as 2"
+        await transport.close()
+        # The envelope went once: the message's text is the message, nothing written twice.
+        assert raw.received[3] == PAYLOAD + b".\r\n"
+        assert raw.received[4:] == [b"QUIT\r\n"]
+    finally:
+        await raw.close()
+
+
+async def test_envelope_written_ahead_and_not_followed_closes_the_connection() -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+    ) -> None:
+        await _greet(reader, writer)
+        await _lines(reader, 3)
+        writer.write(ENVELOPE_OK)
+        await writer.drain()
+        await _read_data(reader)
+        await _lines(reader, 3)
+        writer.write(b"250 2.0.0 queued as 1\r\n" + ENVELOPE_OK)  # ready for message two
+        await writer.drain()
+        seen.append(await reader.read())  # what comes next: only the end of the connection
+
+    raw, transport = await _raw(script)
+    try:
+        first = await transport.submit(
+            USER, "one@example.com", PAYLOAD, ahead=lambda: Envelope(USER, "two@example.com")
+        )
+        await transport.settle()  # the campaign stopped: message two will not follow
+        assert (await first).text == "2.0.0 queued as 1"
+        assert not transport.connected
+        await _until(lambda: len(raw.received) == 1)
+        assert raw.received == [b""]  # not a byte of message two, not even a lone dot
+    finally:
+        await raw.close()
+
+
+async def test_no_envelope_ahead_without_pipelining() -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
+    ) -> None:
+        writer.write(b"220 raw ESMTP\r\n")
+        await writer.drain()
+        await reader.readline()
+        writer.write(b"250 8BITMIME\r\n")  # no PIPELINING
+        await writer.drain()
+        for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go on\r\n"):
+            await reader.readline()
+            writer.write(reply)
+            await writer.drain()
+        await _read_data(reader)
+        writer.write(b"250 2.0.0 queued\r\n")
+        await writer.drain()
+        seen.append(await reader.readline())
+
+    raw = await start_raw_server(script)
+    transport = SMTPTransport(account_for(raw, Security.NONE))  # type: ignore[arg-type]
+    await transport.connect()
+    try:
+        asked: list[str] = []
+
+        def ahead() -> Envelope:
+            asked.append("asked")
+            return Envelope(USER, "two@example.com")
+
+        first = await transport.submit(USER, "one@example.com", PAYLOAD, ahead=ahead)
+        await transport.settle()
+        assert (await first).text == "2.0.0 queued"
+        assert asked == []
+        await transport.close()
+        assert raw.received == [b"QUIT\r\n"]
+    finally:
+        await raw.close()
+
+
+# -- the engine: one write a message when nothing paces it ----------------------------------
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write the send path makes once it owns a connection (observed, not changed)."""
+    seen: list[bytes] = []
+    original = ReplyReader.write
+
+    def observed(self: ReplyReader, data: bytes) -> None:
+        seen.append(data)
+        original(self, data)
+
+    monkeypatch.setattr(ReplyReader, "write", observed)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("delay_ms", "total", "alone", "riding"),
+    [
+        (0, 1 + 20 + 1, 1, 19),  # the first envelope, a write a message, QUIT
+        (1000, 20 * 2 + 1, 20, 0),  # an envelope and a message each, QUIT
+    ],
+)
+async def test_one_write_a_message_unless_a_delay_paces_them(
+    tmp_path: Path, writes: list[bytes], delay_ms: int, total: int, alone: int, riding: int
+) -> None:
+    """With nothing to wait for, the next message is chosen while the replies travel and its
+    envelope goes with the final dot; with a delay, it is chosen when its turn comes."""
+    handle = await start_server("plain", recorder=PipeliningRecorder(), auth=False)
+    try:
+        emails = [f"r{n:02d}@example.com" for n in range(20)]
+        account = account_for(handle, Security.NONE)
+        h = make_campaign(tmp_path, account, people(*emails), SendSettings(delay_ms=delay_ms))
+        finished = await h.runner.run()
+        assert finished.status is CampaignStatus.FINISHED
+        assert sorted(handle.recorder.recipients()) == emails  # each once, none skipped
+        envelopes = [w for w in writes if w.startswith(b"MAIL FROM")]
+        with_dot = [w for w in writes if b"\r\n.\r\nMAIL FROM:" in w]
+        assert len(writes) == total
+        assert (len(envelopes), len(with_dot)) == (alone, riding)
+    finally:
+        await handle.close()
