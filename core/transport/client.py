@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 import time
@@ -390,22 +391,21 @@ class SMTPTransport:
         except SMTPError:
             await wire.settle()  # nothing was written: the previous reply is read all the same
             raise
-        hook = None
-        if ahead is not None:
-
-            def hook() -> Sequence[Step] | None:
-                following = ahead()
-                if following is None:
-                    return None
-                try:
-                    groups = self._envelope(following)
-                except SMTPError:
-                    return None  # raised by its own `submit`, with nothing written ahead
-                return groups[0] if len(groups) == 1 else None
-
+        hook = None if ahead is None else functools.partial(self._written_ahead, ahead)
         return await wire.submit(
             groups, recipient, payload, on_data_start=on_data_start, ahead=hook
         )
+
+    def _written_ahead(self, ahead: Callable[[], Envelope | None]) -> Sequence[Step] | None:
+        """The next message's envelope to write behind this final dot: one group, or None."""
+        following = ahead()
+        if following is None:
+            return None
+        try:
+            groups = self._envelope(following)
+        except SMTPError:
+            return None  # raised by its own `submit`, with nothing written ahead
+        return groups[0] if len(groups) == 1 else None
 
     def _envelope(self, envelope: Envelope) -> list[list[Step]]:
         """The envelope's command groups (the last one is kept: the next call asks again)."""
