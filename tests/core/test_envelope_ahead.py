@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from core.events import CampaignStatus
+from core.events import CampaignStatus, MessageSkipped
 from core.models import Security, SendSettings
 from core.ports import Envelope
+from core.suppression import SuppressionReason
 from core.transport import SMTPTransport
 from core.transport.replies import ReplyReader
+from storage.suppression import SuppressionList
 from tests.conftest import account_for
 from tests.core.engine_kit import make_campaign, people
 from tests.core.test_cross_pipelining import ENVELOPE_OK, _lines, _raw
@@ -180,4 +182,41 @@ async def test_one_write_a_message_unless_a_delay_paces_them(
         assert len(writes) == total
         assert (len(envelopes), len(with_dot)) == (alone, riding)
     finally:
+        await handle.close()
+
+
+async def test_a_suppressed_recipient_next_in_line_is_skipped_not_ridden(
+    tmp_path: Path, writes: list[bytes]
+) -> None:
+    """The recipient prepared ahead is on the suppression list: nothing is built or written
+    for it ahead; the loop skips it with its reason, and the envelopes ride again after it."""
+    handle = await start_server("plain", recorder=PipeliningRecorder(), auth=False)
+    suppression = SuppressionList(tmp_path / "suppression.sqlite3")
+    suppression.add("b@example.com", SuppressionReason.UNSUBSCRIBED)
+    try:
+        emails = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+        account = account_for(handle, Security.NONE)
+        h = make_campaign(
+            tmp_path, account, people(*emails), SendSettings(delay_ms=0), suppression=suppression
+        )
+        finished = await h.runner.run()
+        assert (finished.status, finished.sent, finished.skipped) == (
+            CampaignStatus.FINISHED,
+            3,
+            1,
+        )
+        assert sorted(handle.recorder.recipients()) == [
+            "a@example.com",
+            "c@example.com",
+            "d@example.com",
+        ]
+        assert [e.email for e in h.of(MessageSkipped)] == ["b@example.com"]  # type: ignore[attr-defined]
+        assert not any(b"b@example.com" in w for w in writes)
+        # a alone; c alone after the skip; d rode behind c's dot.
+        assert [w.startswith(b"MAIL FROM") for w in writes].count(True) == 2
+        assert (
+            sum(b"\r\n.\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<d@" in w for w in writes) == 1
+        )
+    finally:
+        suppression.close()
         await handle.close()
