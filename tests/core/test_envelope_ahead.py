@@ -16,8 +16,8 @@ from core.transport.replies import ReplyReader
 from storage.suppression import SuppressionList
 from tests.conftest import account_for
 from tests.core.engine_kit import make_campaign, people
-from tests.core.test_cross_pipelining import ENVELOPE_OK, _lines, _raw
-from tests.core.test_pipelining import PAYLOAD, PipeliningRecorder, _greet, _read_data
+from tests.core.test_cross_pipelining import ENVELOPE_OK, _first_message, _lines, _raw
+from tests.core.test_pipelining import PAYLOAD, PipeliningRecorder, _read_data
 from tests.smtpd import USER, start_raw_server, start_server
 
 MAIL = b"MAIL FROM:<alice@example.com>\r\n"
@@ -36,11 +36,7 @@ async def test_envelope_named_ahead_goes_out_with_the_final_dot() -> None:
     async def script(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
     ) -> None:
-        await _greet(reader, writer)
-        await _lines(reader, 3)
-        writer.write(ENVELOPE_OK)
-        await writer.drain()
-        await _read_data(reader)
+        await _first_message(reader, writer)
         # Message two's envelope comes right behind the dot, before any reply to it.
         seen.extend(await _lines(reader, 3))
         writer.write(b"250 2.0.0 queued as 1\r\n" + ENVELOPE_OK)
@@ -78,11 +74,7 @@ async def test_envelope_written_ahead_and_not_followed_closes_the_connection() -
     async def script(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seen: list[bytes]
     ) -> None:
-        await _greet(reader, writer)
-        await _lines(reader, 3)
-        writer.write(ENVELOPE_OK)
-        await writer.drain()
-        await _read_data(reader)
+        await _first_message(reader, writer)
         await _lines(reader, 3)
         writer.write(b"250 2.0.0 queued as 1\r\n" + ENVELOPE_OK)  # ready for message two
         await writer.drain()
