@@ -25,6 +25,17 @@ RCPT_TWO = b"RCPT TO:<two@example.com>\r\n"
 DATA = b"DATA\r\n"
 
 
+class _NextIsTwo:
+    """The engine's answer when asked for the next message: two@example.com (asks counted)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def __call__(self) -> Envelope:
+        self.asked += 1
+        return Envelope(USER, "two@example.com")
+
+
 async def _until(condition: object, timeout: float = 2.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -48,14 +59,9 @@ async def test_envelope_named_ahead_goes_out_with_the_final_dot() -> None:
 
     raw, transport = await _raw(script)
     try:
-        asked: list[str] = []
-
-        def ahead() -> Envelope:
-            asked.append("asked")
-            return Envelope(USER, "two@example.com")
-
+        ahead = _NextIsTwo()
         first = await transport.submit(USER, "one@example.com", PAYLOAD, ahead=ahead)
-        assert asked == ["asked"]
+        assert ahead.asked == 1
         await _until(lambda: len(raw.received) == 3)
         assert raw.received == [MAIL, RCPT_TWO, DATA]  # before the client's next call
         second = await transport.submit(USER, "two@example.com", PAYLOAD)
@@ -82,9 +88,7 @@ async def test_envelope_written_ahead_and_not_followed_closes_the_connection() -
 
     raw, transport = await _raw(script)
     try:
-        first = await transport.submit(
-            USER, "one@example.com", PAYLOAD, ahead=lambda: Envelope(USER, "two@example.com")
-        )
+        first = await transport.submit(USER, "one@example.com", PAYLOAD, ahead=_NextIsTwo())
         await transport.settle()  # the campaign stopped: message two will not follow
         assert (await first).text == "2.0.0 queued as 1"
         assert not transport.connected
@@ -116,16 +120,11 @@ async def test_no_envelope_ahead_without_pipelining() -> None:
     transport = SMTPTransport(account_for(raw, Security.NONE))  # type: ignore[arg-type]
     await transport.connect()
     try:
-        asked: list[str] = []
-
-        def ahead() -> Envelope:
-            asked.append("asked")
-            return Envelope(USER, "two@example.com")
-
+        ahead = _NextIsTwo()
         first = await transport.submit(USER, "one@example.com", PAYLOAD, ahead=ahead)
         await transport.settle()
         assert (await first).text == "2.0.0 queued"
-        assert asked == []
+        assert ahead.asked == 0
         await transport.close()
         assert raw.received == [b"QUIT\r\n"]
     finally:
